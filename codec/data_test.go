@@ -1,0 +1,114 @@
+package codec
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseData(t *testing.T) {
+	k64 := strings.Repeat("k", 64)
+	k65 := strings.Repeat("k", 65)
+	tests := []struct {
+		line       string
+		cmd        Cmd
+		arg1, arg2 string
+		ok         bool
+	}{
+		{"", CmdBlank, "", "", true},
+		{"   ", CmdBlank, "", "", true},
+		{" \t \t", CmdBlank, "", "", true},
+
+		{"IAM bob", CmdIAM, "bob", "", true},
+		{"iam bob", CmdIAM, "bob", "", true},
+		{"IaM Bob_42", CmdIAM, "Bob_42", "", true},
+		{"  \tIAM \t bob \t ", CmdIAM, "bob", "", true},
+		{"IAM bob extra", CmdIAM, "bob extra", "", false},
+		{"IAM", CmdIAM, "", "", false},
+		{"IAM   ", CmdIAM, "", "", false},
+		{"IAM bo-b", CmdIAM, "bo-b", "", false},
+		{"IAM bob\r", CmdIAM, "bob\r", "", false},
+		{"IAM " + k64, CmdIAM, k64, "", true},
+		{"IAM " + k65, CmdIAM, k65, "", false},
+		{"IAM héllo", CmdIAM, "héllo", "", false},
+		{"IAMbob", CmdUnknown, "IAMbob", "", false},
+
+		{"LOG hello", CmdLOG, "hello", "", true},
+		{"LOG", CmdLOG, "", "", true},
+		{"LOG   ", CmdLOG, "", "", true},
+		{"log hi", CmdLOG, "hi", "", true},
+		{"Log hi", CmdLOG, "hi", "", true},
+		{"lOG hi", CmdLOG, "hi", "", true},
+		{"LOG \t hi there  \t", CmdLOG, "hi there", "", true},
+		{"\t LOG a\tb  c", CmdLOG, "a\tb  c", "", true},
+		{"LOG \x00\xff", CmdLOG, "\x00\xff", "", true},
+		{"LOG  multiple   inner   spaces ", CmdLOG, "multiple   inner   spaces", "", true},
+		{"LOG\thi", CmdLOG, "hi", "", true},
+		{"LOGX foo", CmdUnknown, "LOGX", "", false},
+		{"LO foo", CmdUnknown, "LO", "", false},
+
+		{"SET k v", CmdSET, "k", "v", true},
+		{"set k v", CmdSET, "k", "v", true},
+		{"SET k v w ", CmdSET, "k", "v w", true},
+		{"SET \t k \t v \t w \t", CmdSET, "k", "v \t w", true},
+		{"SET k", CmdSET, "k", "", false},
+		{"SET k   ", CmdSET, "k", "", false},
+		{"SET", CmdSET, "", "", false},
+		{"SET bad-key v", CmdSET, "bad-key", "v", false},
+		{"SET " + k64 + " v", CmdSET, k64, "v", true},
+		{"SET " + k65 + " v", CmdSET, k65, "v", false},
+		{"SET temp_C 21.5 °C", CmdSET, "temp_C", "21.5 °C", true},
+
+		{"FOO bar", CmdUnknown, "FOO", "", false},
+		{"  foo", CmdUnknown, "foo", "", false},
+		{"\x00", CmdUnknown, "\x00", "", false},
+		{"\r", CmdUnknown, "\r", "", false},
+	}
+	for _, tt := range tests {
+		cmd, a1, a2, ok := ParseData([]byte(tt.line))
+		if cmd != tt.cmd || string(a1) != tt.arg1 || string(a2) != tt.arg2 || ok != tt.ok {
+			t.Errorf("ParseData(%q) = %v %q %q %v, want %v %q %q %v",
+				tt.line, cmd, a1, a2, ok, tt.cmd, tt.arg1, tt.arg2, tt.ok)
+		}
+	}
+}
+
+func TestValidName(t *testing.T) {
+	tests := []struct {
+		name string
+		ok   bool
+	}{
+		{"", false},
+		{"a", true},
+		{"Az09_", true},
+		{strings.Repeat("a", 64), true},
+		{strings.Repeat("a", 65), false},
+		{"a b", false},
+		{"a-b", false},
+		{"a.b", false},
+		{"é", false},
+		{"\x00", false},
+	}
+	for _, tt := range tests {
+		if got := ValidName([]byte(tt.name)); got != tt.ok {
+			t.Errorf("ValidName(%q) = %v, want %v", tt.name, got, tt.ok)
+		}
+	}
+}
+
+func TestParseDataNoAllocs(t *testing.T) {
+	lines := [][]byte{
+		[]byte("LOG the quick brown fox jumps over the lazy dog"),
+		[]byte("SET key some value"),
+		[]byte("IAM worker_17"),
+		[]byte("WHAT is this"),
+		[]byte("  "),
+	}
+	for _, l := range lines {
+		if n := testing.AllocsPerRun(100, func() {
+			ParseData(l)
+			ValidName(l)
+		}); n != 0 {
+			t.Errorf("ParseData(%q): %v allocs", l, n)
+		}
+	}
+}

@@ -1,0 +1,180 @@
+package codec
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// FuzzFramer feeds data through a Framer split at pseudo-random points derived
+// from seed (which also picks maxLine) and compares the result with refSplit.
+func FuzzFramer(f *testing.F) {
+	f.Add([]byte("IAM bob\nLOG hi\r\nSET k v\n"), uint64(0))
+	f.Add([]byte("abcd\r\nabcde\nabcd\r\r\n"), uint64(4))
+	f.Add([]byte("abcd\rx\n\n\r\n\x00\xff\n"), uint64(4+19*7))
+	f.Add([]byte("\r\r\r\n\n\r"), uint64(1))
+	f.Add([]byte(strings.Repeat("long line ", 20)+"\nshort\n"), uint64(18))
+	f.Fuzz(func(t *testing.T, data []byte, seed uint64) {
+		max := int(seed % 19)
+		r := rand.New(rand.NewPCG(seed, seed>>32))
+		checkFrames(t, max, splitRandom(r, data))
+	})
+}
+
+// FuzzParseData checks ParseData's invariants on arbitrary lines.
+func FuzzParseData(f *testing.F) {
+	for _, s := range []string{
+		"", " \t", "IAM bob", "IAM bob extra", "iam \t x ", "IAMbob",
+		"LOG", "LOG   ", "LOG \t hi there  \t", "log a\tb", "LOGX foo",
+		"SET k v w ", "SET k", "SET bad-key v", "set\tk\t\tv", "FOO bar", "\xffLOG",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		cmd, a1, a2, ok := ParseData(line)
+		blankEdges := func(b []byte) bool {
+			return len(b) > 0 && (isBlank(b[0]) || isBlank(b[len(b)-1]))
+		}
+		if len(a1) > len(line) || len(a2) > len(line) {
+			t.Fatalf("args longer than line")
+		}
+		if (cmd == CmdBlank) != (len(bytes.Trim(line, " \t")) == 0) {
+			t.Fatalf("%q: cmd %v", line, cmd)
+		}
+		switch cmd {
+		case CmdBlank:
+			if !ok || a1 != nil || a2 != nil {
+				t.Fatalf("%q: blank with args/ok=%v", line, ok)
+			}
+		case CmdLOG:
+			if !ok || blankEdges(a1) || a2 != nil {
+				t.Fatalf("%q: LOG %q ok=%v", line, a1, ok)
+			}
+			if !bytes.HasSuffix(bytes.TrimRight(line, " \t"), a1) {
+				t.Fatalf("%q: message %q is not the line's tail", line, a1)
+			}
+			// The message survives a round trip through a fresh LOG line.
+			if _, m, _, _ := ParseData(append([]byte("LOG \t"), a1...)); !bytes.Equal(m, a1) {
+				t.Fatalf("%q: round trip %q -> %q", line, a1, m)
+			}
+		case CmdIAM:
+			if ok != ValidName(a1) || blankEdges(a1) {
+				t.Fatalf("%q: IAM %q ok=%v", line, a1, ok)
+			}
+		case CmdSET:
+			if bytes.ContainsAny(a1, " \t") || blankEdges(a2) {
+				t.Fatalf("%q: SET %q %q", line, a1, a2)
+			}
+			if ok != (ValidName(a1) && len(a2) > 0) {
+				t.Fatalf("%q: SET %q %q ok=%v", line, a1, a2, ok)
+			}
+			if len(a1) == 0 && len(a2) != 0 {
+				t.Fatalf("%q: value without key", line)
+			}
+		case CmdUnknown:
+			if ok || len(a1) == 0 || bytes.ContainsAny(a1, " \t") {
+				t.Fatalf("%q: unknown %q ok=%v", line, a1, ok)
+			}
+			for _, w := range []string{"log", "set", "iam"} {
+				if strings.EqualFold(string(a1), w) && len(a1) == 3 {
+					t.Fatalf("%q: %q treated as unknown", line, a1)
+				}
+			}
+		default:
+			t.Fatalf("%q: cmd %d", line, cmd)
+		}
+	})
+}
+
+// FuzzParseAdmin checks that ParseAdmin never panics and only produces the
+// documented error texts.
+func FuzzParseAdmin(f *testing.F) {
+	for _, s := range []string{
+		"", "PING", "ping x", "HELP", "NAMES", "CLIENTS", "CLIENT bob", "CLIENT",
+		"LOG bob", "LOG bob 5", "LOG bob -5", "LOG bob 99999999999999999999", "LOG a b c",
+		"STATE x", "STATS", "DUMP", "WATCH a b", "FORMAT json", "FORMAT xml", "QUIT", "frob",
+		"\xff\xfe", "STATſ",
+	} {
+		f.Add([]byte(s))
+	}
+	usage := map[string]AdminCmd{
+		"usage: PING":             AdminPING,
+		"usage: HELP":             AdminHELP,
+		"usage: NAMES":            AdminNAMES,
+		"usage: CLIENTS":          AdminCLIENTS,
+		"usage: CLIENT <name>":    AdminCLIENT,
+		"usage: LOG <name> [<n>]": AdminLOG,
+		"usage: STATE <name>":     AdminSTATE,
+		"usage: STATS":            AdminSTATS,
+		"usage: DUMP":             AdminDUMP,
+		"usage: FORMAT json|text": AdminFORMAT,
+		"usage: QUIT":             AdminQUIT,
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		req, err := ParseAdmin(line)
+		if err == nil {
+			if req.Cmd == AdminUnknown {
+				t.Fatalf("%q: unknown without error", line)
+			}
+			if req.Cmd == AdminLOG && req.N < -1 {
+				t.Fatalf("%q: N=%d", line, req.N)
+			}
+			if req.Cmd != AdminWATCH && req.Names != nil {
+				t.Fatalf("%q: names on %v", line, req.Cmd)
+			}
+			return
+		}
+		msg := err.Error()
+		// A framed line never holds '\n', so only such lines must give a
+		// one-line error; the others are still run for panics.
+		if !utf8.ValidString(msg) || strings.Contains(msg, "\n") && !bytes.Contains(line, []byte("\n")) {
+			t.Fatalf("%q: error %q not one valid line", line, msg)
+		}
+		if c, isUsage := usage[msg]; isUsage {
+			if c != req.Cmd {
+				t.Fatalf("%q: %q for %v", line, msg, req.Cmd)
+			}
+			return
+		}
+		if req.Cmd != AdminUnknown || !strings.HasPrefix(msg, `unknown command "`) || !strings.HasSuffix(msg, `"`) {
+			t.Fatalf("%q: undocumented error %q (cmd %v)", line, msg, req.Cmd)
+		}
+		if want := `unknown command "` + string(AppendValidUTF8(nil, []byte(req.Word))) + `"`; msg != want {
+			t.Fatalf("%q: %q, want %q", line, msg, want)
+		}
+	})
+}
+
+// FuzzUTF8 checks AppendValidUTF8 against bytes.ToValidUTF8, which has the
+// same run-to-one-U+FFFD rule, and TruncateUTF8's prefix guarantees.
+func FuzzUTF8(f *testing.F) {
+	f.Add([]byte("héllo €𝄞"), 3)
+	f.Add([]byte("a\xff\xfe\xe2\x82b"), 4)
+	f.Add([]byte("a\xf0\x9f\x8c"), 10)
+	f.Fuzz(func(t *testing.T, p []byte, n int) {
+		got := AppendValidUTF8(nil, p)
+		if want := bytes.ToValidUTF8(p, []byte("\uFFFD")); !bytes.Equal(got, want) {
+			t.Fatalf("AppendValidUTF8(%q) = %q, want %q", p, got, want)
+		}
+		if len(got) > 2*len(p)+1 {
+			t.Fatalf("AppendValidUTF8(%q) grew to %d", p, len(got))
+		}
+		tr := TruncateUTF8(p, n)
+		if len(tr) > max(n, 0) || !bytes.HasPrefix(p, tr) {
+			t.Fatalf("TruncateUTF8(%q, %d) = %q", p, n, tr)
+		}
+		if utf8.Valid(p) {
+			if !utf8.Valid(tr) {
+				t.Fatalf("TruncateUTF8(%q, %d) = %q splits a rune", p, n, tr)
+			}
+			if rest := p[len(tr):]; len(rest) > 0 {
+				_, size := utf8.DecodeRune(rest)
+				if len(tr)+size <= n {
+					t.Fatalf("TruncateUTF8(%q, %d) = %q is not the longest", p, n, tr)
+				}
+			}
+		}
+	})
+}

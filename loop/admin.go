@@ -1,0 +1,337 @@
+package loop
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/logatron/logatron/codec"
+	"github.com/logatron/logatron/query"
+	"github.com/panjf2000/gnet/v2"
+)
+
+// The admin port is read by the event loop but written by one responder
+// goroutine per admin connection, through a duplicate of its socket. The
+// reason is gnet v2.9.7: when a peer half-closes (`printf 'DUMP\n' | nc -N`)
+// gnet closes the socket and drops whatever the kernel did not take at once,
+// so a reply of megabytes would be cut. The duplicate keeps the socket open
+// until the responder has written everything owed; it also lets a large reply
+// be rendered off the loop, which only copies. Data connections never get a
+// goroutine.
+
+const (
+	maxAdminLine    = 4096     // longest admin request, terminator excluded
+	maxPendingBytes = 64 << 10 // request bytes read but not yet answered
+)
+
+// adminConn is the loop's side of an admin connection.
+type adminConn struct {
+	c  gnet.Conn
+	fr codec.Framer
+	r  *responder
+}
+
+func (st *store) openAdmin(c gnet.Conn, s *Server) gnet.Action {
+	if st.admins >= st.cfg.MaxAdmin {
+		_, _ = c.Write([]byte("ERR too many admin connections\n"))
+		st.log.Warn().Str("addr", c.RemoteAddr().String()).Str("reason", "too many admin connections").Msg("rejected admin connection")
+		return gnet.Close
+	}
+	nc, err := dupConn(c)
+	if err != nil {
+		st.log.Error().Err(err).Msg("admin connection: cannot duplicate socket")
+		return gnet.Close
+	}
+	st.admins++
+	a := &adminConn{c: c, fr: codec.NewFramer(maxAdminLine), r: newResponder(s, c, nc)}
+	c.SetContext(a)
+	go a.r.run()
+	return gnet.None
+}
+
+// dupConn gives the responder its own descriptor of c's socket.
+func dupConn(c gnet.Conn) (net.Conn, error) {
+	fd, err := c.Dup()
+	if err != nil {
+		return nil, fmt.Errorf("dup: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "admin")
+	defer f.Close()
+	nc, err := net.FileConn(f)
+	if err != nil {
+		return nil, fmt.Errorf("file conn: %w", err)
+	}
+	return nc, nil
+}
+
+func (st *store) adminTraffic(a *adminConn) gnet.Action {
+	buf, _ := a.c.Next(-1)
+	for {
+		line, long, ok := a.fr.Next(&buf)
+		if !ok {
+			return gnet.None
+		}
+		if long {
+			a.r.finish("line too long")
+			return gnet.Close
+		}
+		if !a.r.pushRequest(line) {
+			a.r.finish("too many requests pending: read the replies")
+			return gnet.Close
+		}
+	}
+}
+
+func (st *store) closeAdmin(a *adminConn) {
+	a.fr.Release()
+	st.watch.remove(func(x *watcher) bool { return x.r == a.r })
+	a.r.loopClosed = true
+	a.r.finish("")
+	if a.r.s.stopping.Load() {
+		// Shutdown must end within a second: do not wait on a client that does not read.
+		_ = a.r.nc.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+	}
+}
+
+// responder answers one admin connection's requests in order and writes the
+// replies. The loop feeds it request lines and WATCH events; it owes the
+// client at most maxPendingBytes of requests plus watch-buffer of events.
+type responder struct {
+	s    *Server
+	gc   gnet.Conn // only for Close, which gnet allows from any goroutine
+	nc   net.Conn
+	addr string
+
+	mu       sync.Mutex
+	wake     chan struct{}
+	reqs     []string
+	reqBytes int
+	events   []byte // WATCH output owed, not yet taken by the writer
+	inflight int    // WATCH bytes taken by the writer, not yet written
+	eof      bool   // no more requests will come
+	final    string // an ERR to send once the queued replies are out
+	aborted  bool   // stop now: a dropped watcher
+
+	loopClosed bool // loop-owned: gnet has closed its side
+
+	// Owned by the responder goroutine.
+	format   query.Format
+	watching bool
+}
+
+func newResponder(s *Server, gc gnet.Conn, nc net.Conn) *responder {
+	r := &responder{s: s, gc: gc, nc: nc, wake: make(chan struct{}, 1)}
+	if a := gc.RemoteAddr(); a != nil {
+		r.addr = a.String()
+	}
+	return r
+}
+
+func (r *responder) signal() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// pushRequest queues a request line; false means the client has too many
+// unanswered requests.
+func (r *responder) pushRequest(line []byte) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.reqBytes+len(line) > maxPendingBytes {
+		return false
+	}
+	r.reqs = append(r.reqs, string(line))
+	r.reqBytes += len(line)
+	r.signal()
+	return true
+}
+
+// pushEvent queues WATCH output; false means the watcher owes more than
+// limit bytes and must be dropped.
+func (r *responder) pushEvent(b []byte, limit int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.events)+r.inflight+len(b) > limit {
+		return false
+	}
+	r.events = append(r.events, b...)
+	r.signal()
+	return true
+}
+
+// finish says no more requests will come; reason, when set, is sent as an
+// ERR line after the replies already owed.
+func (r *responder) finish(reason string) {
+	r.mu.Lock()
+	if !r.eof {
+		r.eof = true
+		r.final = reason
+	}
+	r.mu.Unlock()
+	r.signal()
+}
+
+// abort ends the connection at once, discarding what is owed.
+func (r *responder) abort() {
+	r.mu.Lock()
+	r.aborted = true
+	r.mu.Unlock()
+	_ = r.nc.Close() // unblocks a write in progress
+	_ = r.gc.Close()
+	r.signal()
+}
+
+// run is the responder goroutine: it takes WATCH output first (it is time
+// ordered and bounded), then requests one at a time.
+func (r *responder) run() {
+	defer func() {
+		_ = r.nc.Close()
+		// The connection counts until its last reply is out: the responder
+		// holds a descriptor until then.
+		r.s.post(func() { r.s.st.admins-- })
+	}()
+	var out, spare []byte
+	for {
+		r.mu.Lock()
+		for !r.aborted && len(r.events) == 0 && len(r.reqs) == 0 && !r.eof {
+			r.mu.Unlock()
+			<-r.wake
+			r.mu.Lock()
+		}
+		switch {
+		case r.aborted:
+			r.mu.Unlock()
+			return
+		case len(r.events) > 0:
+			out, r.events = r.events, spare[:0]
+			r.inflight = len(out)
+			r.mu.Unlock()
+			err := r.write(out)
+			r.mu.Lock()
+			r.inflight = 0
+			r.mu.Unlock()
+			spare = out
+			if err != nil {
+				return
+			}
+		case len(r.reqs) > 0:
+			line := r.reqs[0]
+			r.reqs[0] = ""
+			r.reqs = r.reqs[1:]
+			r.reqBytes -= len(line)
+			r.mu.Unlock()
+			if !r.answer(line) {
+				return
+			}
+		default: // eof and nothing owed
+			final := r.final
+			r.mu.Unlock()
+			if final != "" {
+				_ = r.write(query.AppendError(nil, r.format, final))
+			}
+			return
+		}
+	}
+}
+
+func (r *responder) write(b []byte) error {
+	if _, err := r.nc.Write(b); err != nil {
+		r.mu.Lock()
+		r.aborted = true
+		r.mu.Unlock()
+		_ = r.gc.Close()
+		return err
+	}
+	return nil
+}
+
+// answer handles one request; false ends the connection.
+func (r *responder) answer(line string) bool {
+	req, err := codec.ParseAdmin([]byte(line))
+	if r.watching {
+		// A watcher's input is ignored but for QUIT: its output is the stream.
+		if err == nil && req.Cmd == codec.AdminQUIT {
+			_ = r.gc.Close()
+			return false
+		}
+		return true
+	}
+	f := r.format
+	if err != nil {
+		return r.write(query.AppendError(nil, f, err.Error())) == nil
+	}
+	var out []byte
+	switch req.Cmd {
+	case codec.AdminBlank:
+		return true
+	case codec.AdminPING:
+		out = query.AppendPong(nil, f)
+	case codec.AdminHELP:
+		out = query.AppendStrings(nil, f, codec.AdminHelp)
+	case codec.AdminFORMAT:
+		r.format = query.Text
+		if req.JSON {
+			r.format = query.JSON
+		}
+		out = query.AppendDone(nil, r.format)
+	case codec.AdminQUIT:
+		_ = r.write(query.AppendDone(nil, f))
+		_ = r.gc.Close()
+		return false
+	case codec.AdminWATCH:
+		return r.startWatch(req.Names)
+	case codec.AdminDUMP:
+		ds, err := r.s.Dump()
+		if err != nil {
+			return r.write(query.AppendError(nil, f, err.Error())) == nil
+		}
+		if err := query.WriteDump(writerFunc(r.write), f, ds); err != nil {
+			return false
+		}
+		return true
+	default:
+		out = r.s.answerQuery(nil, f, &req)
+	}
+	return r.write(out) == nil
+}
+
+type writerFunc func([]byte) error
+
+func (w writerFunc) Write(b []byte) (int, error) {
+	if err := w(b); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// startWatch registers this connection as a watcher. The loop writes
+// "OK stream" into the event queue itself, so it precedes every event.
+func (r *responder) startWatch(names []string) bool {
+	f := r.format
+	var filter map[string]bool
+	if len(names) > 0 {
+		filter = make(map[string]bool, len(names))
+		for _, n := range names {
+			filter[n] = true
+		}
+	}
+	err := r.s.onLoop(func() {
+		if r.loopClosed {
+			return
+		}
+		r.mu.Lock()
+		r.events = query.AppendStreamStart(r.events, f)
+		r.mu.Unlock()
+		r.signal()
+		r.s.st.watch.add(&watcher{names: filter, r: r, format: f})
+	})
+	if err != nil {
+		return r.write(query.AppendError(nil, f, err.Error())) == nil
+	}
+	r.watching = true
+	return true
+}

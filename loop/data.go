@@ -1,0 +1,279 @@
+package loop
+
+import (
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/logatron/logatron/codec"
+	"github.com/logatron/logatron/ringbuf"
+	"github.com/panjf2000/gnet/v2"
+	"github.com/rs/zerolog"
+)
+
+// store is everything the loop owns. Only the loop goroutine touches it.
+type store struct {
+	cfg     *Config
+	log     zerolog.Logger
+	clients map[string]*dataConn // identified clients by name
+	conns   int                  // open data connections, identified or not
+	admins  int                  // open admin connections
+	msgMax  int                  // longest message stored: min(max-line, buffer-bytes)
+	scratch []byte               // reused for UTF-8 repair, so storing never allocates when warm
+
+	// Connections waiting for IAM, in the order they opened, so the sweep
+	// looks only at the front.
+	unidentified []*dataConn
+	unidentHead  int
+
+	watch watchers
+
+	clientsTotal, rejectedTotal                  uint64
+	linesTotal, bytesTotal, errorsTotal, truncTo uint64
+}
+
+// dataConn is one data connection and, once it said IAM, its client: the
+// two live and die together, so they are one allocation.
+type dataConn struct {
+	c           gnet.Conn
+	fr          codec.Framer
+	name        string // "" until IAM
+	addr        string
+	openedAt    int64 // Unix ms
+	connectedAt int64 // Unix ms of the IAM
+	ring        ringbuf.Ring
+	keys        map[string]string
+	lines       uint64
+	bytes       uint64
+	counted     uint64 // bytes already added to bytesTotal
+	errors      uint64
+	truncated   uint64
+	lastError   string
+	closed      bool
+}
+
+func (st *store) init(cfg *Config) {
+	st.cfg = cfg
+	st.log = cfg.Log
+	st.clients = make(map[string]*dataConn)
+	st.msgMax = min(cfg.MaxLine, cfg.BufferBytes)
+	st.watch.log = cfg.Log
+	st.watch.limit = cfg.WatchBuffer
+}
+
+func (st *store) openData(c gnet.Conn) gnet.Action {
+	if st.conns >= st.cfg.MaxClients {
+		return st.refuse(c, "too many clients")
+	}
+	st.conns++
+	d := &dataConn{c: c, fr: codec.NewFramer(st.cfg.MaxLine), openedAt: time.Now().UnixMilli()}
+	if a := c.RemoteAddr(); a != nil {
+		d.addr = a.String()
+	}
+	c.SetContext(d)
+	st.unidentified = append(st.unidentified, d)
+	return gnet.None
+}
+
+// refuse sends a fatal ERR line to a connection that has no state yet.
+func (st *store) refuse(c gnet.Conn, reason string) gnet.Action {
+	_, _ = c.Write([]byte("ERR " + reason + "\n"))
+	st.rejectedTotal++
+	addr := ""
+	if a := c.RemoteAddr(); a != nil {
+		addr = a.String()
+	}
+	st.log.Warn().Str("addr", addr).Str("reason", reason).Msg("rejected connection")
+	return gnet.Close
+}
+
+// reject ends a data connection with a fatal ERR line.
+func (st *store) reject(d *dataConn, reason string) gnet.Action {
+	_, _ = d.c.Write([]byte("ERR " + reason + "\n"))
+	st.rejectedTotal++
+	st.log.Warn().Str("addr", d.addr).Str("reason", reason).Msg("rejected connection")
+	return gnet.Close
+}
+
+// dataTraffic consumes everything gnet read: whole lines are handled
+// straight out of gnet's read buffer; only a line's unfinished tail is
+// copied, into the Framer. So gnet's own inbound buffer stays empty and
+// what a connection can make us hold is bounded by max-line.
+func (st *store) dataTraffic(d *dataConn) gnet.Action {
+	buf, _ := d.c.Next(-1)
+	d.bytes += uint64(len(buf))
+	now := time.Now().UnixMilli() // one receive time per read: lines of one read arrived together
+	for {
+		line, long, ok := d.fr.Next(&buf)
+		if !ok {
+			break
+		}
+		if d.name == "" {
+			if act := st.identify(d, line, long, now); act != gnet.None {
+				return act
+			}
+			continue
+		}
+		st.command(d, line, long, now)
+	}
+	if d.name != "" {
+		st.bytesTotal += d.bytes - d.counted
+		d.counted = d.bytes
+	}
+	return gnet.None
+}
+
+func (st *store) identify(d *dataConn, line []byte, long bool, now int64) gnet.Action {
+	if long {
+		return st.reject(d, "line too long")
+	}
+	cmd, name, _, ok := codec.ParseData(line)
+	switch {
+	case cmd == codec.CmdBlank:
+		return gnet.None
+	case cmd != codec.CmdIAM || !ok:
+		return st.reject(d, "expected IAM <name>")
+	}
+	if _, taken := st.clients[string(name)]; taken {
+		return st.reject(d, "name in use: "+string(name))
+	}
+	d.name = string(name)
+	d.connectedAt = now
+	d.ring = ringbuf.New(st.cfg.Buffer, st.cfg.BufferBytes)
+	st.clients[d.name] = d
+	st.clientsTotal++
+	st.log.Debug().Str("client", d.name).Str("addr", d.addr).Msg("client identified")
+	st.watch.emit(eventReady, now, d.name, nil, nil)
+	return gnet.None
+}
+
+// command handles one line of an identified client. Errors here are not
+// fatal: they are counted and the last one kept, and the line is dropped.
+func (st *store) command(d *dataConn, line []byte, long bool, now int64) {
+	cmd, a, b, ok := codec.ParseData(line)
+	switch cmd {
+	case codec.CmdBlank:
+	case codec.CmdLOG:
+		st.storeLog(d, a, long, now)
+	case codec.CmdSET:
+		switch {
+		case long:
+			st.fail(d, "line too long: SET rejected")
+		case !ok:
+			st.fail(d, "usage: SET <key> <value>")
+		default:
+			st.set(d, a, b, now)
+		}
+	case codec.CmdIAM:
+		st.fail(d, "already identified as "+d.name)
+	default:
+		st.fail(d, "unknown command "+quoteWord(a))
+	}
+}
+
+// quoteWord quotes a command word for an error text, bounded and valid UTF-8.
+func quoteWord(w []byte) string {
+	if len(w) > 64 {
+		w = w[:64]
+	}
+	return strconv.Quote(string(w))
+}
+
+func (st *store) fail(d *dataConn, reason string) {
+	d.errors++
+	st.errorsTotal++
+	d.lastError = reason
+}
+
+// storeLog appends one message to the client's ring. It does not allocate
+// once the ring and the scratch buffer are warm.
+func (st *store) storeLog(d *dataConn, msg []byte, long bool, now int64) {
+	d.lines++
+	st.linesTotal++
+	cut := long
+	if long {
+		// The Framer cut the line at max-line bytes, maybe inside a rune.
+		msg = codec.TruncateUTF8(msg, st.msgMax)
+	}
+	if !utf8.Valid(msg) {
+		st.scratch = codec.AppendValidUTF8(st.scratch[:0], msg)
+		msg = st.scratch
+	}
+	if len(msg) > st.msgMax {
+		msg = codec.TruncateUTF8(msg, st.msgMax)
+		cut = true
+	}
+	if cut {
+		d.truncated++
+		st.truncTo++
+	}
+	d.ring.Push(now, msg)
+	st.watch.emit(eventLog, now, d.name, msg, nil)
+}
+
+func (st *store) set(d *dataConn, key, val []byte, now int64) {
+	if d.keys == nil {
+		d.keys = make(map[string]string)
+	}
+	old, exists := d.keys[string(key)]
+	if !exists && len(d.keys) >= st.cfg.MaxKeys {
+		st.fail(d, "too many keys: max-keys is "+strconv.Itoa(st.cfg.MaxKeys))
+		return
+	}
+	if !utf8.Valid(val) {
+		st.scratch = codec.AppendValidUTF8(st.scratch[:0], val)
+		val = st.scratch
+	}
+	if !exists || old != string(val) {
+		d.keys[string(key)] = string(val)
+	}
+	st.watch.emit(eventSet, now, d.name, key, val)
+}
+
+func (st *store) closeData(d *dataConn) {
+	if d.closed {
+		return
+	}
+	d.closed = true
+	st.conns--
+	d.fr.Release()
+	if d.name == "" {
+		return
+	}
+	st.bytesTotal += d.bytes - d.counted
+	d.counted = d.bytes
+	delete(st.clients, d.name)
+	d.ring.Reset()
+	d.keys = nil
+	st.log.Debug().Str("client", d.name).Msg("client disconnected")
+	st.watch.emit(eventClose, time.Now().UnixMilli(), d.name, nil, nil)
+}
+
+// sweep runs on the loop every tick: it ends connections that did not
+// identify in time. The queue is in opening order, so it stops at the first
+// connection still within its time.
+func (st *store) sweep(now int64) {
+	limit := st.cfg.IdentTimeout.Milliseconds()
+	q := st.unidentified
+	for st.unidentHead < len(q) {
+		d := q[st.unidentHead]
+		if d.name == "" && !d.closed && now-d.openedAt < limit {
+			break
+		}
+		q[st.unidentHead] = nil
+		st.unidentHead++
+		if d.name == "" && !d.closed {
+			_, _ = d.c.Write([]byte("ERR identify timeout\n"))
+			st.rejectedTotal++
+			st.log.Warn().Str("addr", d.addr).Str("reason", "identify timeout").Msg("rejected connection")
+			// Close now, on the loop, so that no IAM can slip in before gnet gets to it.
+			_ = d.c.EventLoop().Close(d.c)
+		}
+	}
+	if st.unidentHead > 0 && st.unidentHead*2 >= len(q) {
+		n := copy(q, q[st.unidentHead:])
+		clear(q[n:])
+		st.unidentified = q[:n]
+		st.unidentHead = 0
+	}
+}

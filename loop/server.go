@@ -1,0 +1,461 @@
+// Package loop owns Logatron's connections and its store. One gnet event loop
+// (one goroutine) serves the data port and the admin port; every client's
+// ring, state and counters are touched only on that goroutine, so the store
+// needs no locks. Anything off the loop — the Go API, admin replies being
+// written, HTTP handlers — hands a function to the loop and gets a copy back.
+package loop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
+)
+
+// Version is reported by STATS.
+const Version = "0.1.0"
+
+// Config holds a server's addresses and limits; see DefaultConfig for the
+// defaults and ../shared/SPEC.md for what each limit means to a client.
+type Config struct {
+	Listen       string        // data address, host:port
+	Admin        string        // admin address; "" disables the admin port
+	Buffer       int           // ring entries per client
+	BufferBytes  int           // ring message bytes per client
+	MaxLine      int           // longest data-port line, terminator excluded
+	MaxClients   int           // data connections at once; 0 derives it from the open-file limit
+	MaxKeys      int           // state keys per client
+	MaxAdmin     int           // admin connections at once
+	IdentTimeout time.Duration // time allowed between connect and a valid IAM
+	WatchBuffer  int           // unsent bytes a watcher may owe before it is dropped
+	KeepAlive    time.Duration // TCP keepalive idle time; 0 disables
+	Reserve      int           // file descriptors kept back from MaxClients for admin, HTTP and the process
+	Log          zerolog.Logger
+}
+
+// DefaultConfig returns the settings of `logatron` run with no flags.
+func DefaultConfig() Config {
+	return Config{
+		Listen:       "0.0.0.0:2212",
+		Admin:        "127.0.0.1:2213",
+		Buffer:       128,
+		BufferBytes:  1 << 20,
+		MaxLine:      64 << 10,
+		MaxKeys:      1024,
+		MaxAdmin:     64,
+		IdentTimeout: 10 * time.Second,
+		WatchBuffer:  4 << 20,
+		KeepAlive:    30 * time.Second,
+		Reserve:      256,
+		Log:          zerolog.Nop(),
+	}
+}
+
+// Errors returned by the Go API.
+var (
+	ErrNotRunning = errors.New("logatron: server is not running")
+	ErrTimeout    = errors.New("logatron: event loop did not answer in time")
+)
+
+// Server is a Logatron server. Create it with New, run it with Start, end it
+// with Stop. Its query methods are safe to call from any goroutine.
+type Server struct {
+	cfg Config
+	log zerolog.Logger
+
+	eng       gnet.Engine
+	ctl       gnet.Conn // the control connection: its EventLoop runs our functions on the loop
+	ctlPeer   *os.File  // our end of the control socketpair
+	ready     chan struct{}
+	done      chan struct{}
+	err       error // why the loop ended; read after done is closed
+	stopping  atomic.Bool
+	started   time.Time
+	startErr  error
+	ctlOnce   sync.Once
+	dataAddr  *net.TCPAddr
+	adminAddr *net.TCPAddr
+
+	// Owned by the loop goroutine.
+	st store
+}
+
+// New checks cfg and returns a server that is not yet listening.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if cfg.MaxClients == 0 {
+		cfg.MaxClients = defaultMaxClients(cfg.Reserve)
+	}
+	s := &Server{
+		cfg:   cfg,
+		log:   cfg.Log,
+		ready: make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+	s.st.init(&s.cfg)
+	return s, nil
+}
+
+func (c *Config) check() error {
+	for _, v := range []struct {
+		name string
+		val  int
+	}{
+		{"buffer", c.Buffer}, {"buffer-bytes", c.BufferBytes}, {"max-line", c.MaxLine},
+		{"max-keys", c.MaxKeys}, {"max-admin", c.MaxAdmin}, {"watch-buffer", c.WatchBuffer},
+	} {
+		if v.val < 1 {
+			return fmt.Errorf("logatron: %s must be at least 1, got %d", v.name, v.val)
+		}
+	}
+	if c.MaxClients < 0 {
+		return fmt.Errorf("logatron: max-clients must not be negative, got %d", c.MaxClients)
+	}
+	if c.IdentTimeout <= 0 {
+		return fmt.Errorf("logatron: ident-timeout must be positive, got %s", c.IdentTimeout)
+	}
+	if c.Listen == "" {
+		return errors.New("logatron: the data address must not be empty")
+	}
+	return nil
+}
+
+// defaultMaxClients is the open-file limit less a reserve, so that accept
+// never meets EMFILE: gnet v2.9.7 stops its whole engine on that error.
+func defaultMaxClients(reserve int) int {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Cur > 1<<30 {
+		return 10000
+	}
+	return max(1, int(lim.Cur)-reserve)
+}
+
+// MaxClients is the data-connection limit in force (derived at New when the
+// configuration left it 0).
+func (s *Server) MaxClients() int { return s.cfg.MaxClients }
+
+// Start binds the listeners and runs the event loop in the background. It
+// returns once the server accepts connections, or with the reason it cannot.
+func (s *Server) Start() error {
+	addrs := []string{"tcp://" + s.cfg.Listen}
+	if s.cfg.Admin != "" {
+		addrs = append(addrs, "tcp://"+s.cfg.Admin)
+	}
+	opts := []gnet.Option{
+		gnet.WithMulticore(false),
+		gnet.WithNumEventLoop(1),
+		gnet.WithReuseAddr(true),
+		gnet.WithTicker(true),
+		gnet.WithLoadBalancing(gnet.LeastConnections),
+		gnet.WithLogger(gnetLogger{s.log}),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+	}
+	if s.cfg.KeepAlive > 0 {
+		opts = append(opts, gnet.WithTCPKeepAlive(s.cfg.KeepAlive),
+			gnet.WithTCPKeepInterval(s.cfg.KeepAlive/3), gnet.WithTCPKeepCount(3))
+	}
+	s.started = time.Now()
+	go func() {
+		err := gnet.Rotate(&handler{s: s}, addrs, opts...)
+		if err == nil && !s.stopping.Load() {
+			// gnet logs the cause (for example EMFILE at accept) and returns nil.
+			err = errors.New("logatron: event loop stopped unexpectedly (see the log above)")
+		}
+		s.err = err
+		close(s.done)
+	}()
+	select {
+	case <-s.ready:
+		if s.startErr != nil {
+			_ = s.Stop(context.Background())
+			return s.startErr
+		}
+		return nil
+	case <-s.done:
+		return fmt.Errorf("logatron: start: %w", s.err)
+	}
+}
+
+// DataAddr is the data port's bound address (its port resolved when 0 was asked).
+func (s *Server) DataAddr() *net.TCPAddr { return s.dataAddr }
+
+// AdminAddr is the admin port's bound address, nil when it is disabled.
+func (s *Server) AdminAddr() *net.TCPAddr { return s.adminAddr }
+
+// Done is closed when the event loop has ended, by Stop or by a failure.
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// Err is why the loop ended: nil after Stop, else the failure. Call it after Done.
+func (s *Server) Err() error {
+	select {
+	case <-s.done:
+		if s.stopping.Load() {
+			return nil
+		}
+		return s.err
+	default:
+		return nil
+	}
+}
+
+// Stop stops accepting, closes every connection and waits for the loop to
+// end, or for ctx.
+func (s *Server) Stop(ctx context.Context) error {
+	if !s.stopping.CompareAndSwap(false, true) {
+		select {
+		case <-s.done:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	go func() { _ = s.eng.Stop(context.Background()) }()
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		return fmt.Errorf("logatron: stop: %w", ctx.Err())
+	}
+	if s.ctlPeer != nil {
+		_ = s.ctlPeer.Close()
+	}
+	return nil
+}
+
+// handler adapts gnet's callbacks; each one is short and hands the work to the store.
+type handler struct {
+	gnet.BuiltinEventEngine
+	s *Server
+}
+
+type ctlMark struct{}
+
+func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
+	s := h.s
+	s.eng = eng
+	var err error
+	if s.dataAddr, err = boundAddr(eng, s.cfg.Listen); err != nil {
+		s.startErr = err
+		return gnet.None
+	}
+	if s.cfg.Admin != "" {
+		if s.adminAddr, err = boundAddr(eng, s.cfg.Admin); err != nil {
+			s.startErr = err
+			return gnet.None
+		}
+	}
+	ev := s.log.Info().Str("data", s.dataAddr.String()).Int("max_clients", s.cfg.MaxClients)
+	if s.adminAddr != nil {
+		ev = ev.Str("admin", s.adminAddr.String())
+	}
+	ev.Msg("listening")
+	return gnet.None
+}
+
+// boundAddr asks the kernel which address a listener got, since gnet keeps
+// the configured one (port 0 included).
+func boundAddr(eng gnet.Engine, addr string) (*net.TCPAddr, error) {
+	fd, err := eng.DupListener("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("logatron: listener %s: %w", addr, err)
+	}
+	defer unix.Close(fd)
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return nil, fmt.Errorf("logatron: listener %s: %w", addr, err)
+	}
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return &net.TCPAddr{IP: net.IP(a.Addr[:]).To16(), Port: a.Port}, nil
+	case *unix.SockaddrInet6:
+		return &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}, nil
+	}
+	return nil, fmt.Errorf("logatron: listener %s: unexpected address family", addr)
+}
+
+// OnTick runs on gnet's ticker goroutine, not the loop: the first tick
+// enrolls the control connection (only now do the loops exist), later ticks
+// hand the periodic sweep to the loop.
+func (h *handler) OnTick() (time.Duration, gnet.Action) {
+	s := h.s
+	s.ctlOnce.Do(func() {
+		if err := s.enrollControl(); err != nil {
+			s.startErr = err
+			close(s.ready)
+		}
+	})
+	select {
+	case <-s.ready:
+		if s.startErr == nil {
+			_ = s.ctl.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+				s.st.sweep(time.Now().UnixMilli())
+				return nil
+			}))
+		}
+	default:
+	}
+	return tickEvery, gnet.None
+}
+
+const tickEvery = 100 * time.Millisecond
+
+// enrollControl registers one end of a socketpair with the loop. Its
+// gnet.Conn gives us EventLoop().Execute, the supported way to run a
+// function on the loop from another goroutine; gnet offers no other.
+func (s *Server) enrollControl() error {
+	if s.startErr != nil {
+		return s.startErr
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("logatron: control socketpair: %w", err)
+	}
+	f := os.NewFile(uintptr(fds[0]), "logatron-control")
+	nc, err := net.FileConn(f)
+	_ = f.Close()
+	if err != nil {
+		_ = unix.Close(fds[1])
+		return fmt.Errorf("logatron: control conn: %w", err)
+	}
+	s.ctlPeer = os.NewFile(uintptr(fds[1]), "logatron-control-peer")
+	ctx := gnet.NewNetConnContext(gnet.NewContext(context.Background(), ctlMark{}), nc)
+	ch, err := s.eng.Register(ctx)
+	if err != nil {
+		return fmt.Errorf("logatron: register control conn: %w", err)
+	}
+	res := <-ch
+	if res.Err != nil {
+		return fmt.Errorf("logatron: register control conn: %w", res.Err)
+	}
+	return nil
+}
+
+func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	s := h.s
+	if _, ok := c.Context().(ctlMark); ok {
+		s.ctl = c
+		close(s.ready)
+		return nil, gnet.None
+	}
+	if s.isAdmin(c) {
+		return nil, s.st.openAdmin(c, s)
+	}
+	return nil, s.st.openData(c)
+}
+
+func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
+	switch x := c.Context().(type) {
+	case *dataConn:
+		return h.s.st.dataTraffic(x)
+	case *adminConn:
+		return h.s.st.adminTraffic(x)
+	}
+	_, _ = c.Discard(c.InboundBuffered() + 1<<30) // control conn or a refused one: ignore input
+	return gnet.None
+}
+
+func (h *handler) OnClose(c gnet.Conn, _ error) gnet.Action {
+	switch x := c.Context().(type) {
+	case *dataConn:
+		h.s.st.closeData(x)
+	case *adminConn:
+		h.s.st.closeAdmin(x)
+	}
+	return gnet.None
+}
+
+func (h *handler) OnShutdown(gnet.Engine) {
+	h.s.log.Info().Msg("shutting down")
+}
+
+// isAdmin tells which listener accepted c.
+func (s *Server) isAdmin(c gnet.Conn) bool {
+	if s.adminAddr == nil {
+		return false
+	}
+	if a, ok := c.LocalAddr().(*net.TCPAddr); ok && a.Port != 0 {
+		return a.Port == s.adminAddr.Port && a.Port != s.dataAddr.Port
+	}
+	// Configured port 0: gnet reports the listener's configured address, so ask the kernel.
+	sa, err := unix.Getsockname(c.Fd())
+	if err != nil {
+		return false
+	}
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return a.Port == s.adminAddr.Port
+	case *unix.SockaddrInet6:
+		return a.Port == s.adminAddr.Port
+	}
+	return false
+}
+
+// onLoop runs fn on the event loop and waits for it, at most timeout.
+// fn must only copy: whatever it returns is owned by the caller.
+func (s *Server) onLoop(fn func()) error {
+	select {
+	case <-s.ready:
+	case <-s.done:
+		return ErrNotRunning
+	}
+	if s.startErr != nil {
+		return ErrNotRunning
+	}
+	finished := make(chan struct{})
+	err := s.ctl.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		fn()
+		close(finished)
+		return nil
+	}))
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNotRunning, err)
+	}
+	t := time.NewTimer(apiTimeout)
+	defer t.Stop()
+	select {
+	case <-finished:
+		return nil
+	case <-s.done:
+		return ErrNotRunning
+	case <-t.C:
+		return ErrTimeout
+	}
+}
+
+const apiTimeout = 5 * time.Second
+
+// post runs fn on the loop without waiting for it; it is dropped if the loop has ended.
+func (s *Server) post(fn func()) {
+	select {
+	case <-s.ready:
+	case <-s.done:
+		return
+	}
+	if s.startErr == nil {
+		_ = s.ctl.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			fn()
+			return nil
+		}))
+	}
+}
+
+// gnetLogger sends gnet's own log lines to zerolog.
+type gnetLogger struct{ l zerolog.Logger }
+
+func (g gnetLogger) Debugf(f string, a ...any) { g.l.Debug().Str("from", "gnet").Msgf(f, a...) }
+func (g gnetLogger) Infof(f string, a ...any)  { g.l.Debug().Str("from", "gnet").Msgf(f, a...) }
+func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn().Str("from", "gnet").Msgf(f, a...) }
+func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error().Str("from", "gnet").Msgf(f, a...) }
+func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error().Str("from", "gnet").Msgf(f, a...) }
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,238 @@
+package loop
+
+import (
+	"cmp"
+	"runtime/metrics"
+	"slices"
+	"time"
+
+	"github.com/logatron/logatron/codec"
+	"github.com/logatron/logatron/query"
+)
+
+// The functions on store copy; they run on the loop and do nothing else, so
+// a query stalls ingest only for the copy. Sorting and rendering happen on
+// the caller's goroutine.
+
+func (st *store) names() []string {
+	names := make([]string, 0, len(st.clients))
+	for name := range st.clients {
+		names = append(names, name) // strings are immutable: sharing them is a copy
+	}
+	return names
+}
+
+func (d *dataConn) info() query.ClientInfo {
+	return query.ClientInfo{
+		Name: d.name, Addr: d.addr, ConnectedAt: d.connectedAt,
+		Entries: d.ring.Len(), Keys: len(d.keys),
+		Lines: d.lines, Bytes: d.bytes, Truncated: d.truncated, Errors: d.errors,
+		LastError: d.lastError,
+	}
+}
+
+func (st *store) infos() []query.ClientInfo {
+	out := make([]query.ClientInfo, 0, len(st.clients))
+	for _, d := range st.clients {
+		out = append(out, d.info())
+	}
+	return out
+}
+
+// copyLog copies the newest n entries (n < 0: all) in three allocations.
+func (d *dataConn) copyLog(n int) query.Log {
+	if n < 0 || n > d.ring.Len() {
+		n = d.ring.Len()
+	}
+	size := 0
+	d.ring.Last(n, func(_ int64, msg []byte) bool { size += len(msg); return true })
+	l := query.Log{TS: make([]int64, 0, n), End: make([]int, 0, n), Data: make([]byte, 0, size)}
+	d.ring.Last(n, func(ts int64, msg []byte) bool { l.Append(ts, msg); return true })
+	return l
+}
+
+func (d *dataConn) copyState() []query.KV {
+	kvs := make([]query.KV, 0, len(d.keys))
+	for k, v := range d.keys {
+		kvs = append(kvs, query.KV{Key: k, Value: v})
+	}
+	return kvs
+}
+
+func (st *store) dump() []query.Dump {
+	out := make([]query.Dump, 0, len(st.clients))
+	for _, d := range st.clients {
+		out = append(out, query.Dump{Name: d.name, ConnectedAt: d.connectedAt, Log: d.copyLog(-1), State: d.copyState()})
+	}
+	return out
+}
+
+func (st *store) stats() query.Stats {
+	return query.Stats{
+		Version:              Version,
+		Clients:              len(st.clients),
+		MaxClients:           st.cfg.MaxClients,
+		ClientsTotal:         st.clientsTotal,
+		RejectedTotal:        st.rejectedTotal,
+		LinesTotal:           st.linesTotal,
+		BytesTotal:           st.bytesTotal,
+		ErrorsTotal:          st.errorsTotal,
+		TruncatedTotal:       st.truncTo,
+		AdminConnections:     st.admins,
+		Watchers:             len(st.watch.list),
+		WatchersDroppedTotal: st.watch.dropped,
+	}
+}
+
+// NoSuchClientError is returned for a name that is not connected.
+type NoSuchClientError struct{ Name string }
+
+func (e *NoSuchClientError) Error() string { return "no such client: " + e.Name }
+
+// withClient runs fn on the loop with the named client.
+func (s *Server) withClient(name string, fn func(d *dataConn)) error {
+	found := false
+	err := s.onLoop(func() {
+		if d, ok := s.st.clients[name]; ok {
+			found = true
+			fn(d)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if !found {
+		return &NoSuchClientError{Name: name}
+	}
+	return nil
+}
+
+func byName(a, b string) int { return cmp.Compare(a, b) }
+
+// ClientNames returns the connected clients' names, sorted.
+func (s *Server) ClientNames() ([]string, error) {
+	var names []string
+	if err := s.onLoop(func() { names = s.st.names() }); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(names, byName)
+	return names, nil
+}
+
+// ClientInfos returns every client's identity and counters, sorted by name.
+func (s *Server) ClientInfos() ([]query.ClientInfo, error) {
+	var cs []query.ClientInfo
+	if err := s.onLoop(func() { cs = s.st.infos() }); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(cs, func(a, b query.ClientInfo) int { return byName(a.Name, b.Name) })
+	return cs, nil
+}
+
+// ClientInfo returns one client's identity and counters.
+func (s *Server) ClientInfo(name string) (query.ClientInfo, error) {
+	var c query.ClientInfo
+	err := s.withClient(name, func(d *dataConn) { c = d.info() })
+	return c, err
+}
+
+// Log returns a client's newest n entries (n < 0: all), oldest first.
+func (s *Server) Log(name string, n int) (query.Log, error) {
+	var l query.Log
+	err := s.withClient(name, func(d *dataConn) { l = d.copyLog(n) })
+	return l, err
+}
+
+// State returns a client's keys and values, sorted by key.
+func (s *Server) State(name string) ([]query.KV, error) {
+	var kvs []query.KV
+	if err := s.withClient(name, func(d *dataConn) { kvs = d.copyState() }); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(kvs, func(a, b query.KV) int { return byName(a.Key, b.Key) })
+	return kvs, nil
+}
+
+// Dump returns everything held for every client, sorted by name.
+func (s *Server) Dump() ([]query.Dump, error) {
+	var ds []query.Dump
+	if err := s.onLoop(func() { ds = s.st.dump() }); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(ds, func(a, b query.Dump) int { return byName(a.Name, b.Name) })
+	for i := range ds {
+		slices.SortFunc(ds[i].State, func(a, b query.KV) int { return byName(a.Key, b.Key) })
+	}
+	return ds, nil
+}
+
+// Stats returns the server-wide counters and the Go runtime's heap and GC figures.
+func (s *Server) Stats() (query.Stats, error) {
+	var st query.Stats
+	if err := s.onLoop(func() { st = s.st.stats() }); err != nil {
+		return st, err
+	}
+	st.UptimeS = int64(time.Since(s.started).Seconds())
+	st.HeapBytes, st.GCCPUFraction = runtimeFigures()
+	return st, nil
+}
+
+// runtimeFigures reads the live heap and the share of the process's CPU time
+// spent in GC since start, from runtime/metrics (which, unlike
+// runtime.ReadMemStats, does not stop the world).
+func runtimeFigures() (heap uint64, gcFraction float64) {
+	samples := []metrics.Sample{
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/cpu/classes/gc/total:cpu-seconds"},
+		{Name: "/cpu/classes/total:cpu-seconds"},
+		{Name: "/cpu/classes/idle:cpu-seconds"},
+	}
+	metrics.Read(samples)
+	heap = samples[0].Value.Uint64()
+	gc, total, idle := samples[1].Value.Float64(), samples[2].Value.Float64(), samples[3].Value.Float64()
+	if busy := total - idle; busy > 0 {
+		gcFraction = gc / busy
+	}
+	return heap, gcFraction
+}
+
+// answerQuery renders the reply to one of the admin requests that read the
+// store (all but PING, HELP, FORMAT, QUIT, WATCH and DUMP).
+func (s *Server) answerQuery(dst []byte, f query.Format, req *codec.Request) []byte {
+	var err error
+	switch req.Cmd {
+	case codec.AdminNAMES:
+		var names []string
+		if names, err = s.ClientNames(); err == nil {
+			return query.AppendStrings(dst, f, names)
+		}
+	case codec.AdminCLIENTS:
+		var cs []query.ClientInfo
+		if cs, err = s.ClientInfos(); err == nil {
+			return query.AppendClients(dst, f, cs)
+		}
+	case codec.AdminCLIENT:
+		var c query.ClientInfo
+		if c, err = s.ClientInfo(req.Name); err == nil {
+			return query.AppendClient(dst, f, &c)
+		}
+	case codec.AdminLOG:
+		var l query.Log
+		if l, err = s.Log(req.Name, req.N); err == nil {
+			return query.AppendLog(dst, f, &l)
+		}
+	case codec.AdminSTATE:
+		var kvs []query.KV
+		if kvs, err = s.State(req.Name); err == nil {
+			return query.AppendState(dst, f, kvs)
+		}
+	case codec.AdminSTATS:
+		var st query.Stats
+		if st, err = s.Stats(); err == nil {
+			return query.AppendStats(dst, f, &st)
+		}
+	default:
+		return query.AppendError(dst, f, "unknown command "+quoteWord([]byte(req.Word)))
+	}
+	return query.AppendError(dst, f, err.Error())
+}

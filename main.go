@@ -1,0 +1,170 @@
+// Command logatron is an in-memory log server: clients stream LOG and SET
+// lines over TCP, operators query the last entries and state over an admin
+// port. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/logatron/logatron/loop"
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+// run is main without the exit, so that every exit code is decided here.
+func run(args []string, stderr io.Writer) int {
+	cfg := loop.DefaultConfig()
+	fs := flag.NewFlagSet("logatron", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "data address (clients: IAM, LOG, SET)")
+	fs.StringVar(&cfg.Admin, "admin", cfg.Admin, `admin address (operators; "" disables)`)
+	fs.IntVar(&cfg.Buffer, "buffer", cfg.Buffer, "log entries kept per client")
+	fs.Var((*size)(&cfg.BufferBytes), "buffer-bytes", "message bytes kept per client (suffixes KiB, MiB, GiB, KB, MB, GB)")
+	fs.Var((*size)(&cfg.MaxLine), "max-line", "longest data line in bytes; longer LOG lines are truncated")
+	fs.IntVar(&cfg.MaxClients, "max-clients", 0, "data connections at once (0: the open-file limit less -reserve)")
+	fs.IntVar(&cfg.MaxKeys, "max-keys", cfg.MaxKeys, "state keys per client")
+	fs.IntVar(&cfg.MaxAdmin, "max-admin", cfg.MaxAdmin, "admin connections at once")
+	fs.IntVar(&cfg.Reserve, "reserve", cfg.Reserve, "file descriptors kept back from the default max-clients")
+	fs.DurationVar(&cfg.IdentTimeout, "ident-timeout", cfg.IdentTimeout, "time a new connection has to send IAM")
+	fs.Var((*size)(&cfg.WatchBuffer), "watch-buffer", "unsent bytes a watcher may owe before it is disconnected")
+	fs.DurationVar(&cfg.KeepAlive, "keepalive", cfg.KeepAlive, "TCP keepalive idle time (0 disables)")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	format := fs.String("log-format", "", "json or console (default: console when stderr is a terminal)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "logatron: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	log, err := newLogger(stderr, *level, *format)
+	if err != nil {
+		fmt.Fprintln(stderr, "logatron:", err)
+		return 2
+	}
+	if n, err := raiseOpenFiles(); err != nil {
+		log.Warn().Err(err).Msg("cannot raise the open-file limit")
+	} else {
+		log.Debug().Uint64("open_files", n).Msg("open-file limit")
+	}
+	cfg.Log = log
+	srv, err := loop.New(cfg)
+	if err != nil {
+		log.Error().Err(err).Msg("bad configuration")
+		return 2
+	}
+	if err := srv.Start(); err != nil {
+		log.Error().Err(err).Msg("cannot start")
+		return 1
+	}
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case s := <-sig:
+		log.Info().Str("signal", s.String()).Msg("stopping")
+		ctx, cancel := context.WithTimeout(context.Background(), 900*time.Millisecond)
+		defer cancel()
+		if err := srv.Stop(ctx); err != nil {
+			log.Error().Err(err).Msg("stop")
+			return 1
+		}
+		return 0
+	case <-srv.Done():
+		log.Error().Err(srv.Err()).Msg("event loop ended")
+		return 1
+	}
+}
+
+func newLogger(w io.Writer, level, format string) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil || level == "" {
+		return zerolog.Logger{}, fmt.Errorf("-log-level: %q is not debug, info, warn or error", level)
+	}
+	if format == "" {
+		format = "json"
+		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			format = "console"
+		}
+	}
+	zerolog.TimeFieldFormat = time.RFC3339Nano
+	switch format {
+	case "json":
+	case "console":
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
+	default:
+		return zerolog.Logger{}, fmt.Errorf("-log-format: %q is not json or console", format)
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+// raiseOpenFiles lifts the soft open-file limit to the hard one: every
+// client is a file descriptor.
+func raiseOpenFiles() (uint64, error) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, err
+	}
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			return 0, err
+		}
+	}
+	return lim.Cur, nil
+}
+
+// size is a byte count flag that takes suffixes: 65536, 64KiB, 1MiB, 4MB.
+type size int
+
+func (s *size) String() string { return strconv.Itoa(int(*s)) }
+
+func (s *size) Set(v string) error {
+	n, err := parseSize(v)
+	if err != nil {
+		return err
+	}
+	*s = size(n)
+	return nil
+}
+
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
+	{"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000},
+	{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1},
+}
+
+func parseSize(v string) (int, error) {
+	num, mult := strings.TrimSpace(v), int64(1)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(strings.ToUpper(num), strings.ToUpper(u.suffix)) && (len(u.suffix) > 1 || !strings.HasSuffix(strings.ToUpper(num), "IB")) {
+			num, mult = strings.TrimSpace(num[:len(num)-len(u.suffix)]), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > (1<<40)/mult {
+		return 0, fmt.Errorf("%q is not a byte count (like 65536, 64KiB or 1MiB)", v)
+	}
+	return int(n * mult), nil
+}

@@ -1,0 +1,280 @@
+// Package ringbuf implements the per-client log ring: a bounded circular
+// store of timestamped messages that keeps the most recent entries and
+// evicts the oldest first.
+//
+// A Ring is bounded both by entry count and by total message bytes. Its
+// backing arrays start empty and double on demand up to the caps, so memory
+// follows what is stored, not what is allowed: a Ring that never saw a Push
+// holds no memory at all.
+//
+// The stored data contains no Go pointers per entry (one byte array and two
+// integer arrays), which keeps the garbage collector's work independent of
+// how many entries the server holds.
+//
+// A Ring is not safe for concurrent use. The server owns each Ring from a
+// single event-loop goroutine, so it carries no locks.
+package ringbuf
+
+import (
+	"math"
+	"math/bits"
+)
+
+const (
+	// minDataCap is the first size of the byte store: small enough not to
+	// matter for a quiet client, large enough to skip the tiniest doublings.
+	minDataCap = 256
+	// minEntryCap is the first number of entry slots.
+	minEntryCap = 8
+)
+
+// Ring is a bounded circular log of timestamped messages. The zero Ring is
+// not usable; use New.
+//
+// Layout: message bytes live in data, each message contiguous (never split
+// across the end of data). A message that does not fit between the write
+// position and the end of data is written at offset 0 and the tail becomes
+// a gap. Because that rule is deterministic, an entry's offset is derived
+// from the oldest entry's offset and the lengths before it, so no offset is
+// stored per entry.
+type Ring struct {
+	data []byte   // circular byte store; len(data) == cap(data)
+	ts   []int64  // circular, one per entry, oldest at head
+	lens []uint32 // circular, parallel to ts
+
+	head  int // index in ts/lens of the oldest entry
+	n     int // entries stored
+	used  int // message bytes stored (sum of live lens)
+	start int // offset in data of the oldest message
+	end   int // offset in data just past the newest message
+
+	maxEntries int
+	maxBytes   int
+}
+
+// New returns an empty Ring holding at most maxEntries entries and at most
+// maxBytes message bytes. It allocates nothing; storage grows with Push.
+//
+// New panics if maxEntries or maxBytes is less than 1, or if maxBytes does
+// not fit in a uint32.
+func New(maxEntries, maxBytes int) Ring {
+	if maxEntries < 1 || maxBytes < 1 {
+		panic("ringbuf: New with a cap below 1")
+	}
+	if uint64(maxBytes) > math.MaxUint32 {
+		panic("ringbuf: maxBytes exceeds 4 GiB")
+	}
+	return Ring{maxEntries: maxEntries, maxBytes: maxBytes}
+}
+
+// Len reports the number of entries stored.
+func (r *Ring) Len() int { return r.n }
+
+// Bytes reports the number of message bytes stored (the sum of the stored
+// messages' lengths, excluding timestamps and unused space).
+func (r *Ring) Bytes() int { return r.used }
+
+// Cap reports the configured caps given to New.
+func (r *Ring) Cap() (entries, bytes int) { return r.maxEntries, r.maxBytes }
+
+// Footprint reports the bytes of backing arrays the Ring holds, for memory
+// accounting. It counts capacity, not content, and excludes the Ring value
+// itself.
+func (r *Ring) Footprint() int {
+	return cap(r.data) + 8*cap(r.ts) + 4*cap(r.lens)
+}
+
+// Reset drops all entries and releases the backing arrays, so the memory of
+// a closed client can be collected. The Ring keeps its caps and may be used
+// again; it then grows from nothing as after New.
+func (r *Ring) Reset() {
+	*r = Ring{maxEntries: r.maxEntries, maxBytes: r.maxBytes}
+}
+
+// Push appends an entry with timestamp ts and a copy of msg, evicting the
+// oldest entries as needed to respect both caps. The new entry is always
+// stored.
+//
+// A msg longer than the byte cap is stored truncated to its first maxBytes
+// bytes; callers are expected to truncate earlier (on a UTF-8 boundary), so
+// this is only a safety net. Empty messages are valid entries.
+//
+// Because messages are never split across the end of the byte store, the
+// unused tail after the last message before the wrap is lost space: once the
+// store has reached maxBytes, the Ring keeps at most maxBytes message bytes
+// and may evict somewhat earlier than the byte count alone would require.
+// The loss is bounded: while under the entry cap, the bytes kept stay within
+// twice the largest stored message of maxBytes.
+//
+// Once the backing arrays have reached their final size, Push does not
+// allocate. Push panics on a zero Ring.
+func (r *Ring) Push(ts int64, msg []byte) {
+	if r.maxEntries == 0 {
+		panic("ringbuf: Push on a zero Ring; use New")
+	}
+	if len(msg) > r.maxBytes {
+		msg = msg[:r.maxBytes]
+	}
+	size := len(msg)
+
+	if r.n == r.maxEntries {
+		r.evict()
+	}
+	if r.n == len(r.ts) {
+		r.growEntries()
+	}
+
+	off, ok := r.fit(size)
+	if !ok && len(r.data) < r.maxBytes {
+		// Growing is preferred to evicting while the byte cap allows it:
+		// the caller asked to keep up to maxBytes.
+		r.growData(size)
+		off, ok = r.fit(size)
+	}
+	for !ok {
+		r.evict()
+		off, ok = r.fit(size)
+	}
+
+	if r.n == 0 {
+		r.start = off
+	}
+	copy(r.data[off:], msg)
+	r.end = off + size
+	i := r.head + r.n
+	if i >= len(r.ts) {
+		i -= len(r.ts)
+	}
+	r.ts[i] = ts
+	r.lens[i] = uint32(size)
+	r.n++
+	r.used += size
+}
+
+// wrapped reports whether the live bytes run past the end of data and
+// continue at 0. Unwrapped messages are back to back, so their bytes total
+// exactly end-start; a wrap always leaves newer bytes at the front and the
+// old ones at or after start, which makes the totals differ.
+func (r *Ring) wrapped() bool {
+	return r.used != r.end-r.start
+}
+
+// fit returns where a message of size bytes would be written without
+// evicting or growing, following the placement rule that offsets are
+// derived from: at end if it fits before the end of data, else at 0.
+func (r *Ring) fit(size int) (off int, ok bool) {
+	c := len(r.data)
+	if r.n == 0 {
+		return 0, size <= c
+	}
+	if r.wrapped() {
+		// Free space is [end, start); writing at 0 would hit newer entries.
+		return r.end, r.end+size <= r.start
+	}
+	if r.end+size <= c {
+		return r.end, true
+	}
+	return 0, size <= r.start
+}
+
+// evict drops the oldest entry. The ring must not be empty.
+func (r *Ring) evict() {
+	size := int(r.lens[r.head])
+	r.used -= size
+	r.n--
+	r.head++
+	if r.head == len(r.ts) {
+		r.head = 0
+	}
+	if r.n == 0 {
+		// Restart at 0 so an emptied ring has no stale wrap state.
+		r.head, r.start, r.end = 0, 0, 0
+		return
+	}
+	next := r.start + size
+	if next+int(r.lens[r.head]) > len(r.data) {
+		next = 0
+	}
+	r.start = next
+}
+
+// growEntries enlarges ts and lens, linearising the live entries to index 0.
+func (r *Ring) growEntries() {
+	c := max(2*len(r.ts), minEntryCap)
+	c = min(c, r.maxEntries)
+	ts := make([]int64, c)
+	lens := make([]uint32, c)
+	// Two copies handle the wrap: [head, len) then [0, rest).
+	k := copy(ts, r.ts[r.head:min(r.head+r.n, len(r.ts))])
+	copy(ts[k:], r.ts[:r.n-k])
+	copy(lens, r.lens[r.head:r.head+k])
+	copy(lens[k:], r.lens[:r.n-k])
+	r.ts, r.lens, r.head = ts, lens, 0
+}
+
+// growData enlarges data to hold at least the live bytes plus size (up to
+// maxBytes), linearising the live messages to offset 0. If even the grown
+// store cannot hold them all, the oldest are evicted first so that nothing
+// is copied only to be dropped.
+func (r *Ring) growData(size int) {
+	c := max(2*len(r.data), nextPow2(r.used+size), minDataCap)
+	c = min(c, r.maxBytes)
+	for r.used+size > c {
+		r.evict()
+	}
+	data := make([]byte, c)
+	if r.wrapped() {
+		// Older part runs from start to the end of the last message before
+		// the wrap; the newer part is [0, end).
+		k := copy(data, r.data[r.start:r.start+r.used-r.end])
+		copy(data[k:], r.data[:r.end])
+	} else {
+		copy(data, r.data[r.start:r.end])
+	}
+	r.data, r.start, r.end = data, 0, r.used
+}
+
+// nextPow2 returns the smallest power of two >= x, for x >= 1.
+func nextPow2(x int) int {
+	if x <= 1 {
+		return 1
+	}
+	return 1 << bits.Len(uint(x-1))
+}
+
+// Range calls fn for each entry, oldest first, after skipping the skip
+// oldest entries (a negative skip counts as 0). It stops early when fn
+// returns false.
+//
+// msg aliases the Ring's storage: it is valid only during the call to fn
+// and must not be modified or retained; copy it to keep it. fn must not
+// call Push or Reset on the same Ring.
+func (r *Ring) Range(skip int, fn func(ts int64, msg []byte) bool) {
+	off, i := r.start, r.head
+	c := len(r.data)
+	for k := 0; k < r.n; k++ {
+		size := int(r.lens[i])
+		// Same placement rule as Push; the oldest entry always passes since
+		// it is stored at start.
+		if off+size > c {
+			off = 0
+		}
+		if k >= skip && !fn(r.ts[i], r.data[off:off+size:off+size]) {
+			return
+		}
+		off += size
+		if i++; i == len(r.ts) {
+			i = 0
+		}
+	}
+}
+
+// Last calls fn for the newest n entries, oldest first; n < 0 or n > Len
+// means all entries. It stops early when fn returns false. The aliasing
+// rules of Range apply to msg.
+func (r *Ring) Last(n int, fn func(ts int64, msg []byte) bool) {
+	if n < 0 || n > r.n {
+		n = r.n
+	}
+	r.Range(r.n-n, fn)
+}
