@@ -9,6 +9,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"github.com/logatron/logatron/loop"
+	"github.com/logatron/logatron/web"
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 )
@@ -38,7 +41,8 @@ func run(args []string, stderr io.Writer) int {
 	fs.IntVar(&cfg.MaxClients, "max-clients", 0, "data connections at once (0: the open-file limit less -reserve)")
 	fs.IntVar(&cfg.MaxKeys, "max-keys", cfg.MaxKeys, "state keys per client")
 	fs.IntVar(&cfg.MaxAdmin, "max-admin", cfg.MaxAdmin, "admin connections at once")
-	fs.IntVar(&cfg.Reserve, "reserve", cfg.Reserve, "file descriptors kept back from the default max-clients")
+	httpAddr := fs.String("http", "127.0.0.1:2214", `HTTP address: API, /metrics, WebSocket, status page ("" disables)`)
+	maxHTTP := fs.Int("max-http", 64, "HTTP connections at once")
 	fs.DurationVar(&cfg.IdentTimeout, "ident-timeout", cfg.IdentTimeout, "time a new connection has to send IAM")
 	fs.Var((*size)(&cfg.WatchBuffer), "watch-buffer", "unsent bytes a watcher may owe before it is disconnected")
 	fs.DurationVar(&cfg.KeepAlive, "keepalive", cfg.KeepAlive, "TCP keepalive idle time (0 disables)")
@@ -65,6 +69,10 @@ func run(args []string, stderr io.Writer) int {
 		log.Debug().Uint64("open_files", n).Msg("open-file limit")
 	}
 	cfg.Log = log
+	// Descriptors kept back from the default max-clients: two per admin
+	// connection (gnet's and the responder's), one per HTTP connection, and
+	// the process's own (listeners, epoll, log, runtime).
+	cfg.Reserve = 2*cfg.MaxAdmin + *maxHTTP + 64
 	srv, err := loop.New(cfg)
 	if err != nil {
 		log.Error().Err(err).Msg("bad configuration")
@@ -74,6 +82,18 @@ func run(args []string, stderr io.Writer) int {
 		log.Error().Err(err).Msg("cannot start")
 		return 1
 	}
+	var hs *http.Server
+	if *httpAddr != "" {
+		ln, err := net.Listen("tcp", *httpAddr)
+		if err != nil {
+			log.Error().Err(err).Msg("cannot listen for HTTP")
+			_ = srv.Stop(context.Background())
+			return 1
+		}
+		hs = &http.Server{Handler: web.Handler(srv, log), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = hs.Serve(web.LimitListener(ln, *maxHTTP)) }()
+		log.Info().Str("http", ln.Addr().String()).Msg("listening")
+	}
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -82,6 +102,9 @@ func run(args []string, stderr io.Writer) int {
 		log.Info().Str("signal", s.String()).Msg("stopping")
 		ctx, cancel := context.WithTimeout(context.Background(), 900*time.Millisecond)
 		defer cancel()
+		if hs != nil {
+			_ = hs.Close() // also ends WebSocket streams: they are hijacked connections closed by their handlers
+		}
 		if err := srv.Stop(ctx); err != nil {
 			log.Error().Err(err).Msg("stop")
 			return 1

@@ -41,6 +41,7 @@ type watcher struct {
 	r      *responder
 	format query.Format
 	sub    *Subscription
+	stream *Stream
 }
 
 func (w *watchers) emit(kind query.EventKind, ts int64, name string, a, b []byte) {
@@ -60,7 +61,7 @@ func (w *watchers) fanout(kind query.EventKind, ts int64, name string, a, b []by
 		}
 		ok := true
 		switch {
-		case x.r != nil:
+		case x.r != nil || x.stream != nil:
 			buf := &w.text
 			if x.format == query.JSON {
 				buf = &w.json
@@ -68,7 +69,11 @@ func (w *watchers) fanout(kind query.EventKind, ts int64, name string, a, b []by
 			if len(*buf) == 0 {
 				*buf = query.AppendEvent(*buf, x.format, ts, kind, name, a, b)
 			}
-			ok = x.r.pushEvent(*buf, w.limit)
+			if x.r != nil {
+				ok = x.r.pushEvent(*buf, w.limit)
+			} else {
+				ok = x.stream.push(*buf, w.limit)
+			}
 		case x.sub != nil:
 			if !made {
 				ev = Event{TS: ts, Kind: kind, Client: name}
@@ -120,6 +125,9 @@ func (w *watchers) drop(i int, reason string) {
 	case x.r != nil:
 		w.log.Warn().Str("addr", x.r.addr).Str("reason", reason).Msg("watcher dropped")
 		x.r.abort()
+	case x.stream != nil:
+		w.log.Warn().Str("reason", reason).Msg("stream dropped")
+		x.stream.stop(true)
 	case x.sub != nil:
 		w.log.Warn().Str("reason", reason).Msg("subscriber dropped")
 		x.sub.dropped.Store(true)
