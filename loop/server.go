@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,6 +97,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxClients == 0 {
 		cfg.MaxClients = defaultMaxClients(cfg.Reserve)
+	}
+	if cfg.Admin == cfg.Listen && strings.HasSuffix(cfg.Admin, ":0") {
+		// Both on port 0 of one host: gnet finds a listener by its address
+		// string (DupListener), so give the admin one an equal but distinct
+		// spelling of port 0.
+		cfg.Admin += "0"
 	}
 	s := &Server{
 		cfg:   cfg,
