@@ -101,8 +101,13 @@ func (st *store) reject(d *dataConn, reason string) gnet.Action {
 // what a connection can make us hold is bounded by max-line.
 func (st *store) dataTraffic(d *dataConn) gnet.Action {
 	buf, _ := d.c.Next(-1)
+	// One receive time per read: the lines of one read arrived together.
+	return st.ingest(d, buf, time.Now().UnixMilli())
+}
+
+// ingest handles one read's bytes: the whole data-port path but the socket.
+func (st *store) ingest(d *dataConn, buf []byte, now int64) gnet.Action {
 	d.bytes += uint64(len(buf))
-	now := time.Now().UnixMilli() // one receive time per read: lines of one read arrived together
 	for {
 		line, long, ok := d.fr.Next(&buf)
 		if !ok {
