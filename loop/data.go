@@ -102,7 +102,9 @@ func (st *store) reject(d *dataConn, reason string) gnet.Action {
 func (st *store) dataTraffic(d *dataConn) gnet.Action {
 	buf, _ := d.c.Next(-1)
 	// One receive time per read: the lines of one read arrived together.
-	return st.ingest(d, buf, time.Now().UnixMilli())
+	act := st.ingest(d, buf, time.Now().UnixMilli())
+	st.watch.flush()
+	return act
 }
 
 // ingest handles one read's bytes: the whole data-port path but the socket.
@@ -252,6 +254,7 @@ func (st *store) closeData(d *dataConn) {
 	d.keys = nil
 	st.log.Debug().Str("client", d.name).Msg("client disconnected")
 	st.watch.emit(eventClose, time.Now().UnixMilli(), d.name, nil, nil)
+	st.watch.flush()
 }
 
 // sweep runs on the loop every tick: it ends connections that did not

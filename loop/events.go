@@ -23,25 +23,30 @@ type Event struct {
 }
 
 // watchers is the loop's one event fan-out. With nobody watching, emit is a
-// length check; with watchers, each event is rendered at most once per format
-// and each watcher gets a copy of the bytes, or is dropped when it owes more
-// than it may.
+// length check. With watchers, each event is rendered at most once per
+// format and appended to each byte watcher's pending batch; flush hands the
+// batches over once per read, so a watcher costs one lock per read, not one
+// per event. A watcher that would owe more than watch-buffer is dropped.
 type watchers struct {
 	log     zerolog.Logger
 	limit   int // watch-buffer
 	list    []*watcher
 	dropped uint64
+	dirty   bool // some watcher has a pending batch
 
 	text, json []byte // the current event, rendered on first need
+	clock      query.Clock
 }
 
-// watcher is one consumer: an admin WATCH (r set) or a Go Subscription (sub set).
+// watcher is one consumer: an admin WATCH (r), a Stream (stream) or a Go
+// Subscription (sub).
 type watcher struct {
 	names  map[string]bool // nil: every client
 	r      *responder
+	stream *Stream
 	format query.Format
 	sub    *Subscription
-	stream *Stream
+	batch  []byte // rendered events not yet handed over (loop-owned)
 }
 
 func (w *watchers) emit(kind query.EventKind, ts int64, name string, a, b []byte) {
@@ -61,19 +66,6 @@ func (w *watchers) fanout(kind query.EventKind, ts int64, name string, a, b []by
 		}
 		ok := true
 		switch {
-		case x.r != nil || x.stream != nil:
-			buf := &w.text
-			if x.format == query.JSON {
-				buf = &w.json
-			}
-			if len(*buf) == 0 {
-				*buf = query.AppendEvent(*buf, x.format, ts, kind, name, a, b)
-			}
-			if x.r != nil {
-				ok = x.r.pushEvent(*buf, w.limit)
-			} else {
-				ok = x.stream.push(*buf, w.limit)
-			}
 		case x.sub != nil:
 			if !made {
 				ev = Event{TS: ts, Kind: kind, Client: name}
@@ -90,7 +82,44 @@ func (w *watchers) fanout(kind query.EventKind, ts int64, name string, a, b []by
 			default:
 				ok = false
 			}
+		default:
+			buf := &w.text
+			if x.format == query.JSON {
+				buf = &w.json
+			}
+			if len(*buf) == 0 {
+				*buf = query.AppendEvent(*buf, x.format, &w.clock, ts, kind, name, a, b)
+			}
+			if ok = len(x.batch)+len(*buf) <= w.limit; ok {
+				x.batch = append(x.batch, *buf...)
+				w.dirty = true
+			}
 		}
+		if !ok {
+			w.drop(i, "slow consumer: watch-buffer exceeded")
+			i--
+		}
+	}
+}
+
+// flush hands each byte watcher its pending batch.
+func (w *watchers) flush() {
+	if !w.dirty {
+		return
+	}
+	w.dirty = false
+	for i := 0; i < len(w.list); i++ {
+		x := w.list[i]
+		if len(x.batch) == 0 {
+			continue
+		}
+		var ok bool
+		if x.r != nil {
+			ok = x.r.pushEvent(x.batch, w.limit)
+		} else {
+			ok = x.stream.push(x.batch, w.limit)
+		}
+		x.batch = x.batch[:0]
 		if !ok {
 			w.drop(i, "slow consumer: watch-buffer exceeded")
 			i--
