@@ -175,11 +175,16 @@ func (r *responder) finish(reason string) {
 	r.signal()
 }
 
-// abort ends the connection at once, discarding what is owed.
+// abort ends the connection at once, discarding what is owed: linger 0
+// makes the close a reset, so the kernel frees the megabytes it may still
+// hold for a reader that stopped reading.
 func (r *responder) abort() {
 	r.mu.Lock()
 	r.aborted = true
 	r.mu.Unlock()
+	if tc, ok := r.nc.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
 	_ = r.nc.Close() // unblocks a write in progress
 	_ = r.gc.Close()
 	r.signal()

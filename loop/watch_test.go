@@ -1,0 +1,305 @@
+package loop
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/logatron/logatron/query"
+)
+
+// wServer starts a server on loopback port 0 for the WATCH tests.
+func wServer(t *testing.T, tune func(*Config)) *Server {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Listen, cfg.Admin = "127.0.0.1:0", "127.0.0.1:0"
+	if tune != nil {
+		tune(&cfg)
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := s.Stop(ctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+	return s
+}
+
+func wDial(t *testing.T, addr net.Addr) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func wSend(t *testing.T, c net.Conn, s string) {
+	t.Helper()
+	if _, err := io.WriteString(c, s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wUntil polls cond until it holds, for at most ten seconds.
+func wUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func wStats(t *testing.T, s *Server) query.Stats {
+	t.Helper()
+	st, err := s.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// wWatch opens an admin connection, sends the requests (the last one a
+// WATCH) and returns a reader positioned after the stream's first line.
+func wWatch(t *testing.T, s *Server, requests, wantFirst string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	before := wStats(t, s).Watchers
+	c := wDial(t, s.AdminAddr())
+	wSend(t, c, requests)
+	r := bufio.NewReader(c)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line == wantFirst {
+			break
+		}
+		if !strings.HasPrefix(line, "{\"ok\"") && line != "OK 0\n" {
+			t.Fatalf("before the stream: %q", line)
+		}
+	}
+	wUntil(t, "watcher registered", func() bool { return wStats(t, s).Watchers >= before+1 })
+	return c, r
+}
+
+var textEvent = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (.*)\n$`)
+
+func TestWatchText(t *testing.T) {
+	s := wServer(t, nil)
+	_, all := wWatch(t, s, "watch\n", "OK stream\n")
+	_, onlyBob := wWatch(t, s, "WATCH bob carol\n", "OK stream\n")
+
+	alice := wDial(t, s.DataAddr())
+	wSend(t, alice, "IAM alice\nLOG from alice\n")
+	bob := wDial(t, s.DataAddr())
+	wSend(t, bob, "IAM bob\nLOG  hello   world \nSET temp 21 C\n")
+	wUntil(t, "bob's state", func() bool { kv, err := s.ClientState("bob"); return err == nil && kv["temp"] != "" })
+	alice.Close()
+	wUntil(t, "alice gone", func() bool { n, _ := s.ClientNames(); return len(n) == 1 })
+	bob.Close()
+
+	read := func(r *bufio.Reader) string {
+		t.Helper()
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := textEvent.FindStringSubmatch(line)
+		if m == nil {
+			t.Fatalf("not an event line: %q", line)
+		}
+		return m[1]
+	}
+	for _, want := range []string{"READY alice", "LOG alice from alice", "READY bob", "LOG bob hello   world", "SET bob temp 21 C", "CLOSE alice", "CLOSE bob"} {
+		if got := read(all); got != want {
+			t.Errorf("all: got %q, want %q", got, want)
+		}
+	}
+	for _, want := range []string{"READY bob", "LOG bob hello   world", "SET bob temp 21 C", "CLOSE bob"} {
+		if got := read(onlyBob); got != want {
+			t.Errorf("bob only: got %q, want %q", got, want)
+		}
+	}
+}
+
+func TestWatchJSON(t *testing.T) {
+	s := wServer(t, nil)
+	_, r := wWatch(t, s, "FORMAT json\nWATCH\n", "{\"stream\":true}\n")
+	c := wDial(t, s.DataAddr())
+	start := time.Now().UnixMilli()
+	wSend(t, c, "IAM bob\nLOG caf\xc3\xa9 \xff \"q\"\nSET k v w\n")
+	wUntil(t, "bob's state", func() bool { kv, err := s.ClientState("bob"); return err == nil && kv["k"] != "" })
+	c.Close()
+	want := []map[string]any{
+		{"event": "ready", "client": "bob"},
+		{"event": "log", "client": "bob", "message": "café \uFFFD \"q\""},
+		{"event": "set", "client": "bob", "key": "k", "value": "v w"},
+		{"event": "close", "client": "bob"},
+	}
+	for i, w := range want {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got map[string]any
+		if err := json.Unmarshal([]byte(line), &got); err != nil {
+			t.Fatalf("event %d: %v: %q", i, err, line)
+		}
+		if ts, ok := got["ts"].(float64); !ok || int64(ts) < start || int64(ts) > time.Now().UnixMilli() {
+			t.Errorf("event %d: ts %v out of range", i, got["ts"])
+		}
+		delete(got, "ts")
+		if fmt.Sprint(got) != fmt.Sprint(w) {
+			t.Errorf("event %d: got %v, want %v", i, got, w)
+		}
+	}
+}
+
+// A watcher that never reads is dropped when it owes watch-buffer, while
+// 1,000 clients keep logging, nothing they send is lost, and another watcher
+// keeps up and sees every line.
+func TestWatchSlowConsumerDropped(t *testing.T) {
+	const clients, lines = 1000, 100 // about 35 MB of events: far more than one socket and watch-buffer hold
+	s := wServer(t, nil)
+
+	slow := wDial(t, s.AdminAddr())
+	wSend(t, slow, "WATCH\n")
+	_, fast := wWatch(t, s, "WATCH\n", "OK stream\n")
+	wUntil(t, "both watchers", func() bool { return wStats(t, s).Watchers == 2 })
+
+	var seen int
+	fastDone := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(fast)
+		for seen < clients*lines && sc.Scan() {
+			if bytes.Contains(sc.Bytes(), []byte(" LOG ")) {
+				seen++
+			}
+		}
+		fastDone <- sc.Err()
+	}()
+
+	msg := strings.Repeat("z", 300)
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", s.DataAddr().String())
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			var b strings.Builder
+			fmt.Fprintf(&b, "IAM c%d\n", i)
+			for j := range lines {
+				fmt.Fprintf(&b, "LOG %d %s\n", j, msg)
+			}
+			if _, err := io.WriteString(c, b.String()); err != nil {
+				errs <- err
+				return
+			}
+			// Stay connected until every line is stored (the test goroutine
+			// checks the count), so all 1,000 are live while the watcher drops.
+			for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+				if st, err := s.Stats(); err != nil || st.LinesTotal >= clients*lines {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	st := wStats(t, s)
+	if st.LinesTotal != clients*lines {
+		t.Errorf("lines_total %d, want %d", st.LinesTotal, clients*lines)
+	}
+	if st.WatchersDroppedTotal != 1 {
+		t.Errorf("watchers_dropped_total %d, want 1", st.WatchersDroppedTotal)
+	}
+	select {
+	case err := <-fastDone:
+		if err != nil {
+			t.Fatalf("fast watcher: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("fast watcher saw %d of %d lines", seen, clients*lines)
+	}
+	// The server reset the slow watcher's connection, discarding what it owed.
+	_ = slow.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.Copy(io.Discard, slow); err == nil || !isReset(err) {
+		t.Errorf("slow watcher: want connection reset, got %v", err)
+	}
+}
+
+func isReset(err error) bool { return strings.Contains(err.Error(), syscall.ECONNRESET.Error()) }
+
+func TestSubscribe(t *testing.T) {
+	s := wServer(t, nil)
+	sub, err := s.Subscribe(16, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := wDial(t, s.DataAddr())
+	wSend(t, c, "IAM bob\nLOG one\nSET a b\n")
+	for i, want := range []Event{{Kind: eventReady, Client: "bob"}, {Kind: eventLog, Client: "bob", Message: "one"}, {Kind: eventSet, Client: "bob", Key: "a", Value: "b"}} {
+		select {
+		case ev := <-sub.C:
+			ev.TS = 0
+			if ev != want {
+				t.Errorf("event %d: %+v, want %+v", i, ev, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("event %d did not arrive", i)
+		}
+	}
+	if err := sub.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, open := <-sub.C; open {
+		t.Error("C still open after Close")
+	}
+
+	// A subscriber that does not read is dropped, and says so.
+	lazy, err := s.Subscribe(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wSend(t, c, strings.Repeat("LOG x\n", 10))
+	wUntil(t, "drop", func() bool { return wStats(t, s).WatchersDroppedTotal == 1 })
+	n := 0
+	for range lazy.C {
+		n++
+	}
+	if n != 4 || lazy.Err() != ErrDropped {
+		t.Errorf("lazy subscriber got %d events, err %v", n, lazy.Err())
+	}
+}
