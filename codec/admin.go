@@ -237,3 +237,30 @@ func asciiEqualFold(b []byte, w string) bool {
 	}
 	return true
 }
+
+// httpMethods are the request methods that mark a line as HTTP.
+var httpMethods = []string{"GET", "POST", "PUT", "HEAD", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"}
+
+// LooksLikeHTTP reports whether an admin line is an HTTP request line
+// ("GET / HTTP/1.1") or header ("Host: …"). A browser or a forged
+// cross-site request can reach a loopback admin port; like Redis, the
+// server closes such a connection at once instead of answering it line by
+// line.
+func LooksLikeHTTP(line []byte) bool {
+	fields := splitBlanks(line)
+	if len(fields) == 0 {
+		return false
+	}
+	if len(fields[0]) >= 5 && asciiEqualFold(fields[0][:5], "host:") {
+		return true
+	}
+	if len(fields) != 3 || len(fields[2]) < 5 || !asciiEqualFold(fields[2][:5], "http/") {
+		return false
+	}
+	for _, m := range httpMethods {
+		if asciiEqualFold(fields[0], m) {
+			return true
+		}
+	}
+	return false
+}

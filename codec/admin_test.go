@@ -109,3 +109,27 @@ func TestAdminHelp(t *testing.T) {
 		}
 	}
 }
+
+func TestLooksLikeHTTP(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want bool
+	}{
+		{"GET / HTTP/1.1", true},
+		{"POST /api HTTP/1.0", true},
+		{"get /x http/1.1", true},
+		{"Host: 127.0.0.1:2213", true},
+		{"host:example", true},
+		{"OPTIONS * HTTP/2", true},
+		{"GET / HTTP", false},
+		{"GET /", false},
+		{"LOG bob 5", false},
+		{"NAMES", false},
+		{"", false},
+		{"CLIENT GET", false},
+	} {
+		if got := LooksLikeHTTP([]byte(tc.line)); got != tc.want {
+			t.Errorf("LooksLikeHTTP(%q) = %v, want %v", tc.line, got, tc.want)
+		}
+	}
+}

@@ -77,6 +77,11 @@ func (st *store) adminTraffic(a *adminConn) gnet.Action {
 			a.r.finish("line too long")
 			return gnet.Close
 		}
+		if codec.LooksLikeHTTP(line) {
+			st.log.Warn().Str("addr", a.r.addr).Msg("HTTP request on the admin port: closed (possible cross-protocol attack)")
+			a.r.abort()
+			return gnet.Close
+		}
 		if !a.r.pushRequest(line) {
 			a.r.finish("too many requests pending: read the replies")
 			return gnet.Close
