@@ -1,0 +1,236 @@
+package loop
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// envInt reads a test size from the environment, so that CI runs a short
+// version and a person can run the full one (see README, Limits).
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	return len(ents)
+}
+
+// dialFrom dials addr from 127.0.0.x: many short connections from one
+// source address run out of ephemeral ports (TIME_WAIT).
+func dialFrom(x int, addr string) (net.Conn, error) {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+x%200))}}
+	return d.Dial("tcp", addr)
+}
+
+// TestChurn: connect-IAM-LOG-close cycles from 500 concurrent clients leave
+// nothing behind: no client, no goroutine, no descriptor, and the heap
+// back within 10% of where it started. LOGATRON_CHURN sets the number of
+// cycles (200000 for the full run).
+func TestChurn(t *testing.T) {
+	cycles := envInt("LOGATRON_CHURN", 20000)
+	const workers = 500
+	s := wServer(t, nil)
+	addr := s.DataAddr().String()
+
+	run := func(n, offset int) {
+		t.Helper()
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		errs := make(chan error, workers)
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := int(next.Add(1)) - 1
+					if i >= n {
+						return
+					}
+					c, err := dialFrom(w, addr)
+					if err != nil {
+						errs <- err
+						return
+					}
+					_, err = fmt.Fprintf(c, "IAM churn%d\nLOG cycle %d\n", offset+i, i)
+					c.Close()
+					if err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+	}
+	settle := func(clientsTotal uint64) {
+		t.Helper()
+		wUntil(t, "every cycle stored and closed", func() bool {
+			st := wStats(t, s)
+			return st.Clients == 0 && st.ClientsTotal == clientsTotal && st.LinesTotal == clientsTotal
+		})
+	}
+
+	run(2000, 0) // warm up pools, maps and the runtime
+	settle(2000)
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	heap0, g0, fd0 := m.HeapAlloc, runtime.NumGoroutine(), openFDs(t)
+
+	start := time.Now()
+	run(cycles, 2000)
+	settle(uint64(2000 + cycles))
+	t.Logf("%d cycles in %v", cycles, time.Since(start))
+
+	wUntil(t, "goroutines back", func() bool { return runtime.NumGoroutine() <= g0 })
+	wUntil(t, "descriptors back", func() bool { return openFDs(t) <= fd0 })
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	t.Logf("heap %d -> %d bytes, goroutines %d, fds %d", heap0, m.HeapAlloc, g0, fd0)
+	if float64(m.HeapAlloc) > float64(heap0)*1.10 {
+		t.Errorf("heap grew from %d to %d bytes (over 10%%)", heap0, m.HeapAlloc)
+	}
+	if st := wStats(t, s); st.RejectedTotal != 0 {
+		t.Errorf("rejected_total %d", st.RejectedTotal)
+	}
+}
+
+// TestStopUnderLoad: Stop while 5,000 clients log and a watcher streams
+// returns within a second, closes every connection, and leaves no goroutine.
+// (The command's SIGTERM path is tested in main_test.go.)
+func TestStopUnderLoad(t *testing.T) {
+	const clients = 5000
+	cfg := DefaultConfig()
+	cfg.Listen, cfg.Admin = "127.0.0.1:0", "127.0.0.1:0"
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+
+	w, err := net.Dial("tcp", s.AdminAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	wSend(t, w, "WATCH\n")
+	watched := make(chan int64, 1)
+	go func() {
+		n, _ := io.Copy(io.Discard, bufio.NewReader(w))
+		watched <- n
+	}()
+
+	conns := make([]net.Conn, clients)
+	for i := range conns {
+		c, err := dialFrom(i, s.DataAddr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		wSend(t, c, fmt.Sprintf("IAM load%d\n", i))
+		conns[i] = c
+	}
+	wUntil(t, "all identified", func() bool { return wStats(t, s).Clients == clients })
+
+	// Writers keep logging on every connection until their writes fail.
+	var writers sync.WaitGroup
+	for g := range 8 {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			for {
+				for i := g; i < clients; i += 8 {
+					if _, err := io.WriteString(conns[i], "LOG steady load line\n"); err != nil {
+						return
+					}
+				}
+			}
+		}()
+	}
+	wUntil(t, "lines flowing", func() bool { return wStats(t, s).LinesTotal > 50000 })
+
+	if serverGoroutines() == "" {
+		t.Fatal("the goroutine check sees no server goroutine while the server runs")
+	}
+	// The bound is the spec's second; the race detector slows the loop
+	// several times over, so it gets five.
+	limit := time.Second
+	if raceEnabled {
+		limit = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	start := time.Now()
+	if err := s.Stop(ctx); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	t.Logf("stopped in %v under load (race detector: %v)", time.Since(start), raceEnabled)
+
+	// Every client connection is closed by the server: a read ends.
+	for i, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil || os.IsTimeout(err) {
+			t.Fatalf("client %d still open after stop: %v", i, err)
+		}
+	}
+	select {
+	case <-watched:
+	case <-time.After(5 * time.Second):
+		t.Fatal("watcher still open after stop")
+	}
+	writers.Wait()
+	for _, c := range conns {
+		c.Close()
+	}
+	w.Close()
+	// gnet's worker pool keeps an idle goroutine for ten seconds after the
+	// control connection was enrolled; it runs none of our code. What must
+	// be gone is every goroutine of the server: the loop, the ticker, the
+	// responders.
+	wUntil(t, "server goroutines gone", func() bool { return serverGoroutines() == "" })
+}
+
+// serverGoroutines returns the stacks of goroutines running the server's
+// or gnet's event-loop code, other than this test's.
+func serverGoroutines() string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "testing.tRunner") {
+			continue
+		}
+		for _, mark := range []string{"logatron/loop.", "gnet/v2.(*eventloop)", "gnet/v2.(*engine)", "gnet/v2.run"} {
+			if strings.Contains(g, mark) {
+				out = append(out, g)
+				break
+			}
+		}
+	}
+	return strings.Join(out, "\n\n")
+}
