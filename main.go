@@ -38,13 +38,14 @@ func run(args []string, stderr io.Writer) int {
 	fs.IntVar(&cfg.Buffer, "buffer", cfg.Buffer, "log entries kept per client")
 	fs.Var((*size)(&cfg.BufferBytes), "buffer-bytes", "message bytes kept per client (suffixes KiB, MiB, GiB, KB, MB, GB)")
 	fs.Var((*size)(&cfg.MaxLine), "max-line", "longest data line in bytes; longer LOG lines are truncated")
-	fs.IntVar(&cfg.MaxClients, "max-clients", 0, "data connections at once (0: the open-file limit less -reserve)")
+	fs.IntVar(&cfg.MaxClients, "max-clients", 0, "data connections at once (0: the open-file limit less a reserve for admin, HTTP and the process)")
 	fs.IntVar(&cfg.MaxKeys, "max-keys", cfg.MaxKeys, "state keys per client")
 	fs.IntVar(&cfg.MaxAdmin, "max-admin", cfg.MaxAdmin, "admin connections at once")
 	httpAddr := fs.String("http", "127.0.0.1:2214", `HTTP address: API, /metrics, WebSocket, status page ("" disables)`)
 	maxHTTP := fs.Int("max-http", 64, "HTTP connections at once")
 	fs.DurationVar(&cfg.IdentTimeout, "ident-timeout", cfg.IdentTimeout, "time a new connection has to send IAM")
 	fs.Var((*size)(&cfg.WatchBuffer), "watch-buffer", "unsent bytes a watcher may owe before it is disconnected")
+	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "longest an admin or watch client may leave a reply unread before it is disconnected")
 	fs.DurationVar(&cfg.KeepAlive, "keepalive", cfg.KeepAlive, "TCP keepalive idle time (0 disables)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "", "json or console (default: console when stderr is a terminal)")
@@ -78,6 +79,10 @@ func run(args []string, stderr io.Writer) int {
 		log.Error().Err(err).Msg("bad configuration")
 		return 2
 	}
+	// Catch the signals before Start: from the "listening" log line on, a
+	// SIGTERM or SIGINT must stop the server cleanly, not kill the process.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	if err := srv.Start(); err != nil {
 		log.Error().Err(err).Msg("cannot start")
 		return 1
@@ -95,8 +100,6 @@ func run(args []string, stderr io.Writer) int {
 		log.Info().Str("http", ln.Addr().String()).Msg("listening")
 	}
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	select {
 	case s := <-sig:
 		log.Info().Str("signal", s.String()).Msg("stopping")

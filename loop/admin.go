@@ -22,8 +22,9 @@ import (
 // goroutine.
 
 const (
-	maxAdminLine    = 4096     // longest admin request, terminator excluded
-	maxPendingBytes = 64 << 10 // request bytes read but not yet answered
+	maxAdminLine     = 4096     // longest admin request, terminator excluded
+	maxPendingBytes  = 64 << 10 // request bytes read but not yet answered
+	stopWriteTimeout = 300 * time.Millisecond
 )
 
 // adminConn is the loop's side of an admin connection.
@@ -96,7 +97,7 @@ func (st *store) closeAdmin(a *adminConn) {
 	a.r.finish("")
 	if a.r.s.stopping.Load() {
 		// Shutdown must end within a second: do not wait on a client that does not read.
-		_ = a.r.nc.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+		_ = a.r.nc.SetWriteDeadline(time.Now().Add(stopWriteTimeout))
 	}
 }
 
@@ -248,7 +249,14 @@ func (r *responder) run() {
 	}
 }
 
+// write sends b, giving up after write-timeout without progress: a client
+// that asks and never reads must not hold a goroutine and a descriptor forever.
 func (r *responder) write(b []byte) error {
+	timeout := r.s.cfg.WriteTimeout
+	if r.s.stopping.Load() {
+		timeout = stopWriteTimeout
+	}
+	_ = r.nc.SetWriteDeadline(time.Now().Add(timeout))
 	if _, err := r.nc.Write(b); err != nil {
 		r.mu.Lock()
 		r.aborted = true

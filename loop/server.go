@@ -38,6 +38,7 @@ type Config struct {
 	MaxAdmin     int           // admin connections at once
 	IdentTimeout time.Duration // time allowed between connect and a valid IAM
 	WatchBuffer  int           // unsent bytes a watcher may owe before it is dropped
+	WriteTimeout time.Duration // longest an admin or watch client may leave one write blocked
 	KeepAlive    time.Duration // TCP keepalive idle time; 0 disables
 	Reserve      int           // file descriptors kept back from MaxClients for admin, HTTP and the process
 	Log          zerolog.Logger
@@ -55,6 +56,7 @@ func DefaultConfig() Config {
 		MaxAdmin:     64,
 		IdentTimeout: 10 * time.Second,
 		WatchBuffer:  4 << 20,
+		WriteTimeout: 30 * time.Second,
 		KeepAlive:    30 * time.Second,
 		Reserve:      256,
 		Log:          zerolog.Nop(),
@@ -128,6 +130,9 @@ func (c *Config) check() error {
 	}
 	if c.MaxClients < 0 {
 		return fmt.Errorf("logatron: max-clients must not be negative, got %d", c.MaxClients)
+	}
+	if c.WriteTimeout <= 0 {
+		return fmt.Errorf("logatron: write-timeout must be positive, got %s", c.WriteTimeout)
 	}
 	if c.IdentTimeout <= 0 {
 		return fmt.Errorf("logatron: ident-timeout must be positive, got %s", c.IdentTimeout)
@@ -410,9 +415,15 @@ func (s *Server) isAdmin(c gnet.Conn) bool {
 // onLoop runs fn on the event loop and waits for it, at most timeout.
 // fn must only copy: whatever it returns is owned by the caller.
 func (s *Server) onLoop(fn func()) error {
+	// One timer bounds the whole call: a server that was never started
+	// (ready never closes) must not block the caller for ever.
+	t := time.NewTimer(apiTimeout)
+	defer t.Stop()
 	select {
 	case <-s.ready:
 	case <-s.done:
+		return ErrNotRunning
+	case <-t.C:
 		return ErrNotRunning
 	}
 	if s.startErr != nil {
@@ -427,8 +438,6 @@ func (s *Server) onLoop(fn func()) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrNotRunning, err)
 	}
-	t := time.NewTimer(apiTimeout)
-	defer t.Stop()
 	select {
 	case <-finished:
 		return nil
