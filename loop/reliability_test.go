@@ -258,3 +258,115 @@ func serverGoroutines() string {
 	}
 	return strings.Join(out, "\n\n")
 }
+
+func rssBytes(t *testing.T) uint64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skip("no /proc/self/status")
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
+
+// TestSoak runs a steady load (200 clients, 20,000 lines/s, one SET in ten)
+// with two watchers attached, sampling RSS every second; after a warm-up
+// (a fifth of the run, at least 3 s), RSS must stay flat (within 10% + 8 MiB of its
+// first sample after warm-up). LOGATRON_SOAK sets the length (10m for the
+// long run); CI runs 5 s. Server and clients share this process, so the
+// figure is an upper bound for the server.
+func TestSoak(t *testing.T) {
+	length, err := time.ParseDuration(os.Getenv("LOGATRON_SOAK"))
+	if err != nil || length <= 0 {
+		length = 5 * time.Second
+	}
+	const clients, rate = 200, 20000
+	s := wServer(t, nil)
+	for range 2 {
+		w := wDial(t, s.AdminAddr())
+		wSend(t, w, "WATCH\n")
+		go func() { _, _ = io.Copy(io.Discard, w) }()
+	}
+	wUntil(t, "watchers", func() bool { return wStats(t, s).Watchers == 2 })
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var sent atomic.Int64
+	for i := range clients {
+		c := wDial(t, s.DataAddr())
+		wSend(t, c, fmt.Sprintf("IAM soak%d\n", i))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			per := rate / clients / 10 // lines per client per tick
+			n := 0
+			var b []byte
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+				b = b[:0]
+				for range per {
+					if n%10 == 0 {
+						b = fmt.Appendf(b, "SET k%d %d\n", n%50, n)
+					} else {
+						b = fmt.Appendf(b, "LOG soak line %d with some payload to store\n", n)
+						sent.Add(1)
+					}
+					n++
+				}
+				if _, err := c.Write(b); err != nil {
+					return
+				}
+			}
+		}()
+	}
+
+	var samples []uint64
+	tick := time.NewTicker(time.Second)
+	end := time.After(length)
+loop:
+	for {
+		select {
+		case <-tick.C:
+			samples = append(samples, rssBytes(t))
+		case <-end:
+			break loop
+		}
+	}
+	tick.Stop()
+	close(stop)
+	wg.Wait()
+	wUntil(t, "every line stored", func() bool { return wStats(t, s).LinesTotal == uint64(sent.Load()) })
+	st := wStats(t, s)
+	if st.WatchersDroppedTotal != 0 || st.Watchers != 2 {
+		t.Errorf("watchers %d, dropped %d", st.Watchers, st.WatchersDroppedTotal)
+	}
+	warm := max(len(samples)/5, 3) // the rings fill in the first seconds
+	if warm >= len(samples) {
+		t.Fatalf("only %d samples", len(samples))
+	}
+	base, peak := samples[warm], uint64(0)
+	for _, v := range samples[warm:] {
+		peak = max(peak, v)
+	}
+	t.Logf("%v soak: %d lines, RSS after warm-up %.1f MiB, peak %.1f MiB, last %.1f MiB, gc_cpu_fraction %.4f",
+		length, sent.Load(), float64(base)/(1<<20), float64(peak)/(1<<20), float64(samples[len(samples)-1])/(1<<20), st.GCCPUFraction)
+	if raceEnabled {
+		t.Log("race detector on: its shadow memory is in RSS, so RSS is not checked")
+		return
+	}
+	if float64(peak) > float64(base)*1.10+8<<20 {
+		t.Errorf("RSS grew from %d to %d bytes after warm-up", base, peak)
+	}
+}
