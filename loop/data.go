@@ -265,7 +265,9 @@ func (st *store) sweep(now int64) {
 	q := st.unidentified
 	for st.unidentHead < len(q) {
 		d := q[st.unidentHead]
-		if d.name == "" && !d.closed && now-d.openedAt < limit {
+		// Both times are whole milliseconds, so a difference of exactly
+		// limit may be up to 1 ms short of it: only more is late.
+		if d.name == "" && !d.closed && now-d.openedAt <= limit {
 			break
 		}
 		q[st.unidentHead] = nil

@@ -82,6 +82,7 @@ type Server struct {
 	done      chan struct{}
 	err       error // why the loop ended; read after done is closed
 	stopping  atomic.Bool
+	starting  atomic.Bool // Start was called
 	started   time.Time
 	startErr  error
 	ctlOnce   sync.Once
@@ -160,6 +161,7 @@ func (s *Server) MaxClients() int { return s.cfg.MaxClients }
 // Start binds the listeners and runs the event loop in the background. It
 // returns once the server accepts connections, or with the reason it cannot.
 func (s *Server) Start() error {
+	s.starting.Store(true)
 	addrs := []string{"tcp://" + s.cfg.Listen}
 	if s.cfg.Admin != "" {
 		addrs = append(addrs, "tcp://"+s.cfg.Admin)
@@ -415,8 +417,10 @@ func (s *Server) isAdmin(c gnet.Conn) bool {
 // onLoop runs fn on the event loop and waits for it, at most timeout.
 // fn must only copy: whatever it returns is owned by the caller.
 func (s *Server) onLoop(fn func()) error {
-	// One timer bounds the whole call: a server that was never started
-	// (ready never closes) must not block the caller for ever.
+	if !s.starting.Load() {
+		return ErrNotRunning // not started: ready would never close
+	}
+	// One timer bounds the whole call, the wait for a Start in progress included.
 	t := time.NewTimer(apiTimeout)
 	defer t.Stop()
 	select {
