@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/logatron/logatron/codec"
@@ -92,7 +93,10 @@ func (st *store) adminTraffic(a *adminConn) gnet.Action {
 
 func (st *store) closeAdmin(a *adminConn) {
 	a.fr.Release()
-	st.watch.remove(func(x *watcher) bool { return x.r == a.r })
+	if st := a.r.stream.Load(); st != nil {
+		a.r.s.st.watch.remove(func(x *watcher) bool { return x.stream == st })
+		st.stop(false)
+	}
 	a.r.loopClosed = true
 	a.r.finish("")
 	if a.r.s.stopping.Load() {
@@ -102,29 +106,27 @@ func (st *store) closeAdmin(a *adminConn) {
 }
 
 // responder answers one admin connection's requests in order and writes the
-// replies. The loop feeds it request lines and WATCH events; it owes the
-// client at most maxPendingBytes of requests plus watch-buffer of events.
+// replies. The loop feeds it request lines, and after WATCH a Stream of
+// events; it owes the client at most maxPendingBytes of requests plus
+// watch-buffer of events.
 type responder struct {
 	s    *Server
 	gc   gnet.Conn // only for Close, which gnet allows from any goroutine
 	nc   net.Conn
 	addr string
+	wake chan struct{} // requests, the end of input and the stream all signal it
 
 	mu       sync.Mutex
-	wake     chan struct{}
 	reqs     []string
 	reqBytes int
-	events   []byte // WATCH output owed, not yet taken by the writer
-	inflight int    // WATCH bytes taken by the writer, not yet written
 	eof      bool   // no more requests will come
 	final    string // an ERR to send once the queued replies are out
-	aborted  bool   // stop now: a dropped watcher
+	aborted  bool   // stop now
 
-	loopClosed bool // loop-owned: gnet has closed its side
+	stream     atomic.Pointer[Stream] // set on the loop by WATCH
+	loopClosed bool                   // loop-owned: gnet has closed its side
 
-	// Owned by the responder goroutine.
-	format   query.Format
-	watching bool
+	format query.Format // owned by the responder goroutine
 }
 
 func newResponder(s *Server, gc gnet.Conn, nc net.Conn) *responder {
@@ -156,19 +158,6 @@ func (r *responder) pushRequest(line []byte) bool {
 	return true
 }
 
-// pushEvent queues WATCH output; false means the watcher owes more than
-// limit bytes and must be dropped.
-func (r *responder) pushEvent(b []byte, limit int) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.events)+r.inflight+len(b) > limit {
-		return false
-	}
-	r.events = append(r.events, b...)
-	r.signal()
-	return true
-}
-
 // finish says no more requests will come; reason, when set, is sent as an
 // ERR line after the replies already owed.
 func (r *responder) finish(reason string) {
@@ -196,8 +185,8 @@ func (r *responder) abort() {
 	r.signal()
 }
 
-// run is the responder goroutine: it takes WATCH output first (it is time
-// ordered and bounded), then requests one at a time.
+// run is the responder goroutine: WATCH output first (it is time ordered
+// and bounded), then requests one at a time.
 func (r *responder) run() {
 	defer func() {
 		_ = r.nc.Close()
@@ -205,30 +194,27 @@ func (r *responder) run() {
 		// holds a descriptor until then.
 		r.s.post(func() { r.s.st.admins-- })
 	}()
-	var out, spare []byte
+	var spare []byte
 	for {
-		r.mu.Lock()
-		for !r.aborted && len(r.events) == 0 && len(r.reqs) == 0 && !r.eof {
-			r.mu.Unlock()
-			<-r.wake
-			r.mu.Lock()
+		if st := r.stream.Load(); st != nil {
+			out, err := st.take(spare)
+			if err == ErrDropped {
+				r.abort()
+				return
+			}
+			if out != nil {
+				if r.write(out) != nil {
+					return
+				}
+				spare = out
+				continue
+			}
 		}
+		r.mu.Lock()
 		switch {
 		case r.aborted:
 			r.mu.Unlock()
 			return
-		case len(r.events) > 0:
-			out, r.events = r.events, spare[:0]
-			r.inflight = len(out)
-			r.mu.Unlock()
-			err := r.write(out)
-			r.mu.Lock()
-			r.inflight = 0
-			r.mu.Unlock()
-			spare = out
-			if err != nil {
-				return
-			}
 		case len(r.reqs) > 0:
 			line := r.reqs[0]
 			r.reqs[0] = ""
@@ -238,7 +224,8 @@ func (r *responder) run() {
 			if !r.answer(line) {
 				return
 			}
-		default: // eof and nothing owed
+			continue
+		case r.eof:
 			final := r.final
 			r.mu.Unlock()
 			if final != "" {
@@ -246,6 +233,8 @@ func (r *responder) run() {
 			}
 			return
 		}
+		r.mu.Unlock()
+		<-r.wake
 	}
 }
 
@@ -270,7 +259,7 @@ func (r *responder) write(b []byte) error {
 // answer handles one request; false ends the connection.
 func (r *responder) answer(line string) bool {
 	req, err := codec.ParseAdmin([]byte(line))
-	if r.watching {
+	if r.stream.Load() != nil {
 		// A watcher's input is ignored but for QUIT: its output is the stream.
 		if err == nil && req.Cmd == codec.AdminQUIT {
 			_ = r.gc.Close()
@@ -326,30 +315,21 @@ func (w writerFunc) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// startWatch registers this connection as a watcher. The loop writes
-// "OK stream" into the event queue itself, so it precedes every event.
+// startWatch makes this connection a watcher. "OK stream" goes into the
+// stream on the loop, before the watcher is added, so it precedes every event.
 func (r *responder) startWatch(names []string) bool {
 	f := r.format
-	var filter map[string]bool
-	if len(names) > 0 {
-		filter = make(map[string]bool, len(names))
-		for _, n := range names {
-			filter[n] = true
-		}
-	}
+	st := newStream(r.s, r.addr, r.wake)
 	err := r.s.onLoop(func() {
 		if r.loopClosed {
 			return
 		}
-		r.mu.Lock()
-		r.events = query.AppendStreamStart(r.events, f)
-		r.mu.Unlock()
-		r.signal()
-		r.s.st.watch.add(&watcher{names: filter, r: r, format: f})
+		st.push(query.AppendStreamStart(nil, f), r.s.cfg.WatchBuffer)
+		r.stream.Store(st)
+		r.s.st.watch.add(newWatcher(st, f, names))
 	})
 	if err != nil {
 		return r.write(query.AppendError(nil, f, err.Error())) == nil
 	}
-	r.watching = true
 	return true
 }

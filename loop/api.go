@@ -94,13 +94,7 @@ type Subscription struct {
 func (s *Server) Subscribe(buffer int, names ...string) (*Subscription, error) {
 	c := make(chan Event, max(buffer, 1))
 	sub := &Subscription{C: c, c: c, s: s}
-	var filter map[string]bool
-	if len(names) > 0 {
-		filter = make(map[string]bool, len(names))
-		for _, n := range names {
-			filter[n] = true
-		}
-	}
+	filter := nameSet(names)
 	if err := s.onLoop(func() { s.st.watch.add(&watcher{names: filter, sub: sub}) }); err != nil {
 		return nil, err
 	}

@@ -38,15 +38,30 @@ type watchers struct {
 	clock      query.Clock
 }
 
-// watcher is one consumer: an admin WATCH (r), a Stream (stream) or a Go
-// Subscription (sub).
+// watcher is one consumer: a Stream (admin WATCH, WebSocket) or a Go
+// Subscription.
 type watcher struct {
 	names  map[string]bool // nil: every client
-	r      *responder
 	stream *Stream
-	format query.Format
+	format query.Format // the stream's
 	sub    *Subscription
-	batch  []byte // rendered events not yet handed over (loop-owned)
+	batch  []byte // rendered events not yet handed to the stream (loop-owned)
+}
+
+func newWatcher(st *Stream, f query.Format, names []string) *watcher {
+	return &watcher{names: nameSet(names), stream: st, format: f}
+}
+
+// nameSet is a watcher's filter; nil means every client.
+func nameSet(names []string) map[string]bool {
+	if len(names) == 0 {
+		return nil
+	}
+	set := make(map[string]bool, len(names))
+	for _, n := range names {
+		set[n] = true
+	}
+	return set
 }
 
 func (w *watchers) emit(kind query.EventKind, ts int64, name string, a, b []byte) {
@@ -113,12 +128,7 @@ func (w *watchers) flush() {
 		if len(x.batch) == 0 {
 			continue
 		}
-		var ok bool
-		if x.r != nil {
-			ok = x.r.pushEvent(x.batch, w.limit)
-		} else {
-			ok = x.stream.push(x.batch, w.limit)
-		}
+		ok := x.stream.push(x.batch, w.limit)
 		x.batch = x.batch[:0]
 		if !ok {
 			w.drop(i, "slow consumer: watch-buffer exceeded")
@@ -151,12 +161,9 @@ func (w *watchers) drop(i int, reason string) {
 	w.list = w.list[:len(w.list)-1]
 	w.dropped++
 	switch {
-	case x.r != nil:
-		w.log.Warn().Str("addr", x.r.addr).Str("reason", reason).Msg("watcher dropped")
-		x.r.abort()
 	case x.stream != nil:
-		w.log.Warn().Str("reason", reason).Msg("stream dropped")
-		x.stream.stop(true)
+		w.log.Warn().Str("addr", x.stream.addr).Str("reason", reason).Msg("watcher dropped")
+		x.stream.stop(true) // its reader closes the connection
 	case x.sub != nil:
 		w.log.Warn().Str("reason", reason).Msg("subscriber dropped")
 		x.sub.dropped.Store(true)
