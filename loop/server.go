@@ -226,6 +226,9 @@ func (s *Server) Err() error {
 // Stop stops accepting, closes every connection and waits for the loop to
 // end, or for ctx.
 func (s *Server) Stop(ctx context.Context) error {
+	if !s.starting.Load() {
+		return nil // never started: nothing to stop
+	}
 	if !s.stopping.CompareAndSwap(false, true) {
 		select {
 		case <-s.done:
@@ -398,7 +401,10 @@ func (s *Server) isAdmin(c gnet.Conn) bool {
 		return false
 	}
 	if a, ok := c.LocalAddr().(*net.TCPAddr); ok && a.Port != 0 {
-		return a.Port == s.adminAddr.Port && a.Port != s.dataAddr.Port
+		if s.adminAddr.Port == s.dataAddr.Port { // one port number on two addresses
+			return a.IP.Equal(s.adminAddr.IP)
+		}
+		return a.Port == s.adminAddr.Port
 	}
 	// Configured port 0: gnet reports the listener's configured address, so ask the kernel.
 	sa, err := unix.Getsockname(c.Fd())

@@ -303,3 +303,38 @@ func TestSubscribe(t *testing.T) {
 		t.Errorf("lazy subscriber got %d events, err %v", n, lazy.Err())
 	}
 }
+
+// Data and admin on one port number, on two loopback addresses: each
+// connection reaches the right protocol.
+func TestSamePortTwoAddresses(t *testing.T) {
+	probe, err := net.Listen("tcp", "127.0.0.3:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := probe.Addr().(*net.TCPAddr).Port
+	probe.Close()
+	s := wServer(t, func(c *Config) {
+		c.Listen = fmt.Sprintf("127.0.0.3:%d", port)
+		c.Admin = fmt.Sprintf("127.0.0.4:%d", port)
+	})
+	a := wDial(t, s.AdminAddr())
+	wSend(t, a, "PING\n")
+	if line, err := bufio.NewReader(a).ReadString('\n'); err != nil || line != "OK 1\n" {
+		t.Fatalf("admin: %q %v", line, err)
+	}
+	d := wDial(t, s.DataAddr())
+	wSend(t, d, "IAM same\n")
+	wUntil(t, "identified on the data address", func() bool { _, err := s.ClientInfo("same"); return err == nil })
+}
+
+func TestStopBeforeStart(t *testing.T) {
+	s, err := New(DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := s.Stop(ctx); err != nil {
+		t.Errorf("stop before start: %v", err)
+	}
+}
