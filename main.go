@@ -109,8 +109,9 @@ func run(args []string, stderr io.Writer) int {
 			_ = hs.Close() // also ends WebSocket streams: they are hijacked connections closed by their handlers
 		}
 		if err := srv.Stop(ctx); err != nil {
-			log.Error().Err(err).Msg("stop")
-			return 1
+			// Exiting closes every socket: the contract (exit 0 within a
+			// second) holds, only the goodbye was not orderly.
+			log.Warn().Err(err).Msg("stop did not finish in time; exiting, which closes the remaining connections")
 		}
 		return 0
 	case <-srv.Done():

@@ -2,6 +2,7 @@ package loop
 
 import (
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -27,6 +28,11 @@ type store struct {
 	unidentHead  int
 
 	watch watchers
+
+	// stopping is set by Stop from another goroutine. gnet runs its shutdown
+	// task only after the connections already ready in this poll, so from
+	// then on their reads are not ingested: they are closed, unread.
+	stopping atomic.Bool
 
 	clientsTotal, rejectedTotal                  uint64
 	linesTotal, bytesTotal, errorsTotal, truncTo uint64
@@ -100,6 +106,9 @@ func (st *store) reject(d *dataConn, reason string) gnet.Action {
 // copied, into the Framer. So gnet's own inbound buffer stays empty and
 // what a connection can make us hold is bounded by max-line.
 func (st *store) dataTraffic(d *dataConn) gnet.Action {
+	if st.stopping.Load() {
+		return gnet.Close
+	}
 	buf, _ := d.c.Next(-1)
 	// One receive time per read: the lines of one read arrived together.
 	act := st.ingest(d, buf, time.Now().UnixMilli())
@@ -253,6 +262,9 @@ func (st *store) closeData(d *dataConn) {
 	d.ring.Reset()
 	d.keys = nil
 	st.log.Debug().Str("client", d.name).Msg("client disconnected")
+	if st.stopping.Load() {
+		return // watchers are being closed too: no CLOSE events for the whole store
+	}
 	st.watch.emit(eventClose, time.Now().UnixMilli(), d.name, nil, nil)
 	st.watch.flush()
 }

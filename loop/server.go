@@ -229,6 +229,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	if !s.starting.Load() {
 		return nil // never started: nothing to stop
 	}
+	s.st.stopping.Store(true)
 	if !s.stopping.CompareAndSwap(false, true) {
 		select {
 		case <-s.done:
