@@ -154,6 +154,9 @@ func FuzzUTF8(f *testing.F) {
 	f.Add([]byte("a\xff\xfe\xe2\x82b"), 4)
 	f.Add([]byte("a\xf0\x9f\x8c"), 10)
 	f.Fuzz(func(t *testing.T, p []byte, n int) {
+		if ValidUTF8(p) != utf8.Valid(p) {
+			t.Fatalf("ValidUTF8(%q) = %v, utf8.Valid says %v", p, ValidUTF8(p), utf8.Valid(p))
+		}
 		got := AppendValidUTF8(nil, p)
 		if want := bytes.ToValidUTF8(p, []byte("\uFFFD")); !bytes.Equal(got, want) {
 			t.Fatalf("AppendValidUTF8(%q) = %q, want %q", p, got, want)

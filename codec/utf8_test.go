@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -111,4 +112,32 @@ func TestTruncateUTF8Valid(t *testing.T) {
 			t.Fatalf("n=%d: %q is not the longest prefix", n, got)
 		}
 	}
+}
+
+func TestValidUTF8MatchesStdlib(t *testing.T) {
+	ascii := strings.Repeat("log line 0123456789 ", 10)
+	cases := []string{"", "a", ascii, "é", "\xff", "\xe2\x82", "\xe2\x82\xac"}
+	// A non-ASCII byte at every position of a 100-byte ASCII line, valid and not.
+	for i := 0; i < 100; i++ {
+		cases = append(cases, ascii[:i]+"€"+ascii[i:100], ascii[:i]+"\xff"+ascii[i:100], ascii[:i]+"\xe2\x82"+ascii[i:100])
+	}
+	for _, c := range cases {
+		if got, want := ValidUTF8([]byte(c)), utf8.Valid([]byte(c)); got != want {
+			t.Errorf("ValidUTF8(%q) = %v, want %v", c, got, want)
+		}
+	}
+}
+
+func BenchmarkValidUTF8(b *testing.B) {
+	line := []byte(strings.Repeat("x", 64))
+	b.Run("ours-64B", func(b *testing.B) {
+		for range b.N {
+			ValidUTF8(line)
+		}
+	})
+	b.Run("stdlib-64B", func(b *testing.B) {
+		for range b.N {
+			utf8.Valid(line)
+		}
+	})
 }

@@ -19,7 +19,7 @@ type store struct {
 	clients map[string]*dataConn // identified clients by name
 	conns   int                  // open data connections, identified or not
 	admins  int                  // open admin connections
-	msgMax  int                  // longest message stored: min(max-line, buffer-bytes)
+	msgMax  int                  // longest message stored: min(max-line, buffer-bytes, 4 MiB - 1)
 	scratch []byte               // reused for UTF-8 repair, so storing never allocates when warm
 
 	// Connections waiting for IAM, in the order they opened, so the sweep
@@ -62,7 +62,7 @@ func (st *store) init(cfg *Config) {
 	st.cfg = cfg
 	st.log = cfg.Log
 	st.clients = make(map[string]*dataConn)
-	st.msgMax = min(cfg.MaxLine, cfg.BufferBytes)
+	st.msgMax = min(cfg.MaxLine, cfg.BufferBytes, ringbuf.MaxMessage)
 	st.watch.log = cfg.Log
 	st.watch.limit = cfg.WatchBuffer
 }
@@ -211,7 +211,7 @@ func (st *store) storeLog(d *dataConn, msg []byte, long bool, now int64) {
 		// The Framer cut the line at max-line bytes, maybe inside a rune.
 		msg = codec.TruncateUTF8(msg, st.msgMax)
 	}
-	if !utf8.Valid(msg) {
+	if !codec.ValidUTF8(msg) {
 		st.scratch = codec.AppendValidUTF8(st.scratch[:0], msg)
 		msg = st.scratch
 	}

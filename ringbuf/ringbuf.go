@@ -7,16 +7,16 @@
 // follows what is stored, not what is allowed: a Ring that never saw a Push
 // holds no memory at all.
 //
-// The stored data contains no Go pointers per entry (one byte array and two
-// integer arrays), which keeps the garbage collector's work independent of
-// how many entries the server holds.
+// The stored data contains no Go pointers per entry (one byte array and one
+// integer array), which keeps the garbage collector's work independent of
+// how many entries the server holds. Each entry costs its message bytes and
+// eight bytes: the timestamp and the length share one uint64.
 //
 // A Ring is not safe for concurrent use. The server owns each Ring from a
 // single event-loop goroutine, so it carries no locks.
 package ringbuf
 
 import (
-	"math"
 	"math/bits"
 )
 
@@ -26,6 +26,15 @@ const (
 	minDataCap = 256
 	// minEntryCap is the first number of entry slots.
 	minEntryCap = 8
+
+	lenBits = 22 // an entry's length takes the low bits of its meta word
+	lenMask = 1<<lenBits - 1
+	tsBits  = 64 - lenBits
+
+	// MaxMessage is the longest message a Ring stores; longer ones are cut.
+	MaxMessage = lenMask // 4 MiB - 1
+	// MaxTime is the latest timestamp a Ring stores (Unix ms, year 2109).
+	MaxTime = 1<<tsBits - 1
 )
 
 // Ring is a bounded circular log of timestamped messages. The zero Ring is
@@ -39,10 +48,9 @@ const (
 // stored per entry.
 type Ring struct {
 	data []byte   // circular byte store; len(data) == cap(data)
-	ts   []int64  // circular, one per entry, oldest at head
-	lens []uint32 // circular, parallel to ts
+	meta []uint64 // circular, one per entry, oldest at head: ts<<lenBits | len
 
-	head  int // index in ts/lens of the oldest entry
+	head  int // index in meta of the oldest entry
 	n     int // entries stored
 	used  int // message bytes stored (sum of live lens)
 	start int // offset in data of the oldest message
@@ -55,17 +63,15 @@ type Ring struct {
 // New returns an empty Ring holding at most maxEntries entries and at most
 // maxBytes message bytes. It allocates nothing; storage grows with Push.
 //
-// New panics if maxEntries or maxBytes is less than 1, or if maxBytes does
-// not fit in a uint32.
+// New panics if maxEntries or maxBytes is less than 1.
 func New(maxEntries, maxBytes int) Ring {
 	if maxEntries < 1 || maxBytes < 1 {
 		panic("ringbuf: New with a cap below 1")
 	}
-	if uint64(maxBytes) > math.MaxUint32 {
-		panic("ringbuf: maxBytes exceeds 4 GiB")
-	}
 	return Ring{maxEntries: maxEntries, maxBytes: maxBytes}
 }
+
+func (r *Ring) size(i int) int { return int(r.meta[i] & lenMask) }
 
 // Len reports the number of entries stored.
 func (r *Ring) Len() int { return r.n }
@@ -81,7 +87,7 @@ func (r *Ring) Cap() (entries, bytes int) { return r.maxEntries, r.maxBytes }
 // accounting. It counts capacity, not content, and excludes the Ring value
 // itself.
 func (r *Ring) Footprint() int {
-	return cap(r.data) + 8*cap(r.ts) + 4*cap(r.lens)
+	return cap(r.data) + 8*cap(r.meta)
 }
 
 // Reset drops all entries and releases the backing arrays, so the memory of
@@ -95,8 +101,8 @@ func (r *Ring) Reset() {
 // oldest entries as needed to respect both caps. The new entry is always
 // stored.
 //
-// A msg longer than the byte cap is stored truncated to its first maxBytes
-// bytes; callers are expected to truncate earlier (on a UTF-8 boundary), so
+// A msg longer than the byte cap (or MaxMessage) is stored truncated to its
+// first bytes that fit; a ts outside [0, MaxTime] is clamped; callers are expected to truncate earlier (on a UTF-8 boundary), so
 // this is only a safety net. Empty messages are valid entries.
 //
 // Because messages are never split across the end of the byte store, the
@@ -112,15 +118,16 @@ func (r *Ring) Push(ts int64, msg []byte) {
 	if r.maxEntries == 0 {
 		panic("ringbuf: Push on a zero Ring; use New")
 	}
-	if len(msg) > r.maxBytes {
-		msg = msg[:r.maxBytes]
+	if len(msg) > min(r.maxBytes, MaxMessage) {
+		msg = msg[:min(r.maxBytes, MaxMessage)]
 	}
 	size := len(msg)
+	ts = min(max(ts, 0), MaxTime)
 
 	if r.n == r.maxEntries {
 		r.evict()
 	}
-	if r.n == len(r.ts) {
+	if r.n == len(r.meta) {
 		r.growEntries()
 	}
 
@@ -142,11 +149,10 @@ func (r *Ring) Push(ts int64, msg []byte) {
 	copy(r.data[off:], msg)
 	r.end = off + size
 	i := r.head + r.n
-	if i >= len(r.ts) {
-		i -= len(r.ts)
+	if i >= len(r.meta) {
+		i -= len(r.meta)
 	}
-	r.ts[i] = ts
-	r.lens[i] = uint32(size)
+	r.meta[i] = uint64(ts)<<lenBits | uint64(size)
 	r.n++
 	r.used += size
 }
@@ -179,11 +185,11 @@ func (r *Ring) fit(size int) (off int, ok bool) {
 
 // evict drops the oldest entry. The ring must not be empty.
 func (r *Ring) evict() {
-	size := int(r.lens[r.head])
+	size := r.size(r.head)
 	r.used -= size
 	r.n--
 	r.head++
-	if r.head == len(r.ts) {
+	if r.head == len(r.meta) {
 		r.head = 0
 	}
 	if r.n == 0 {
@@ -192,24 +198,21 @@ func (r *Ring) evict() {
 		return
 	}
 	next := r.start + size
-	if next+int(r.lens[r.head]) > len(r.data) {
+	if next+r.size(r.head) > len(r.data) {
 		next = 0
 	}
 	r.start = next
 }
 
-// growEntries enlarges ts and lens, linearising the live entries to index 0.
+// growEntries enlarges meta, linearising the live entries to index 0.
 func (r *Ring) growEntries() {
-	c := max(2*len(r.ts), minEntryCap)
+	c := max(2*len(r.meta), minEntryCap)
 	c = min(c, r.maxEntries)
-	ts := make([]int64, c)
-	lens := make([]uint32, c)
+	meta := make([]uint64, c)
 	// Two copies handle the wrap: [head, len) then [0, rest).
-	k := copy(ts, r.ts[r.head:min(r.head+r.n, len(r.ts))])
-	copy(ts[k:], r.ts[:r.n-k])
-	copy(lens, r.lens[r.head:r.head+k])
-	copy(lens[k:], r.lens[:r.n-k])
-	r.ts, r.lens, r.head = ts, lens, 0
+	k := copy(meta, r.meta[r.head:min(r.head+r.n, len(r.meta))])
+	copy(meta[k:], r.meta[:r.n-k])
+	r.meta, r.head = meta, 0
 }
 
 // growData enlarges data to hold at least the live bytes plus size (up to
@@ -253,17 +256,18 @@ func (r *Ring) Range(skip int, fn func(ts int64, msg []byte) bool) {
 	off, i := r.start, r.head
 	c := len(r.data)
 	for k := 0; k < r.n; k++ {
-		size := int(r.lens[i])
+		m := r.meta[i]
+		size := int(m & lenMask)
 		// Same placement rule as Push; the oldest entry always passes since
 		// it is stored at start.
 		if off+size > c {
 			off = 0
 		}
-		if k >= skip && !fn(r.ts[i], r.data[off:off+size:off+size]) {
+		if k >= skip && !fn(int64(m>>lenBits), r.data[off:off+size:off+size]) {
 			return
 		}
 		off += size
-		if i++; i == len(r.ts) {
+		if i++; i == len(r.meta) {
 			i = 0
 		}
 	}

@@ -125,11 +125,11 @@ func (c *checker) check() {
 		c.t.Fatalf("kept %d entries / %d bytes (caps %d/%d, largest msg %d): evicted too eagerly",
 			r.Len(), sum, maxEntries, maxBytes, c.maxSize)
 	}
-	if cap(r.data) > maxBytes || cap(r.ts) > maxEntries || cap(r.lens) != cap(r.ts) {
-		c.t.Fatalf("caps data=%d ts=%d lens=%d exceed limits %d/%d",
-			cap(r.data), cap(r.ts), cap(r.lens), maxBytes, maxEntries)
+	if cap(r.data) > maxBytes || cap(r.meta) > maxEntries {
+		c.t.Fatalf("caps data=%d meta=%d exceed limits %d/%d",
+			cap(r.data), cap(r.meta), maxBytes, maxEntries)
 	}
-	if r.Footprint() != cap(r.data)+8*cap(r.ts)+4*cap(r.lens) {
+	if r.Footprint() != cap(r.data)+8*cap(r.meta) {
 		c.t.Fatalf("Footprint() = %d disagrees with capacities", r.Footprint())
 	}
 }
@@ -321,7 +321,7 @@ func TestReset(t *testing.T) {
 		t.Fatal("Footprint() = 0 after pushes")
 	}
 	r.Reset()
-	if r.Footprint() != 0 || r.Len() != 0 || r.Bytes() != 0 || r.data != nil || r.ts != nil || r.lens != nil {
+	if r.Footprint() != 0 || r.Len() != 0 || r.Bytes() != 0 || r.data != nil || r.meta != nil {
 		t.Fatalf("after Reset: Footprint %d Len %d Bytes %d", r.Footprint(), r.Len(), r.Bytes())
 	}
 	if e, b := r.Cap(); e != 10 || b != 100 {
@@ -334,7 +334,7 @@ func TestReset(t *testing.T) {
 }
 
 // TestCapacities pins the memory target: 128 entries of 64 bytes cost
-// 8192 + 128*8 + 128*4 bytes, and steady state does not grow further.
+// 8192 + 128*8 bytes, and steady state does not grow further.
 func TestCapacities(t *testing.T) {
 	for _, pushes := range []int{128, 10_000} {
 		t.Run(fmt.Sprint(pushes), func(t *testing.T) {
@@ -343,11 +343,11 @@ func TestCapacities(t *testing.T) {
 			for i := range pushes {
 				r.Push(int64(i), msg)
 			}
-			if cap(r.data) != 8192 || cap(r.ts) != 128 || cap(r.lens) != 128 {
-				t.Errorf("caps data=%d ts=%d lens=%d, want 8192/128/128",
-					cap(r.data), cap(r.ts), cap(r.lens))
+			if cap(r.data) != 8192 || cap(r.meta) != 128 {
+				t.Errorf("caps data=%d meta=%d, want 8192/128",
+					cap(r.data), cap(r.meta))
 			}
-			if got, want := r.Footprint(), 8192+128*8+128*4; got != want {
+			if got, want := r.Footprint(), 8192+128*8; got != want {
 				t.Errorf("Footprint() = %d, want %d", got, want)
 			}
 			if r.Len() != 128 || r.Bytes() != 128*64 {
@@ -360,8 +360,8 @@ func TestCapacities(t *testing.T) {
 func TestGrowthIsGradual(t *testing.T) {
 	r := New(defEntries, defBytes)
 	r.Push(1, []byte("hi"))
-	if cap(r.data) != minDataCap || cap(r.ts) != minEntryCap {
-		t.Errorf("after one push: data=%d ts=%d, want %d/%d", cap(r.data), cap(r.ts), minDataCap, minEntryCap)
+	if cap(r.data) != minDataCap || cap(r.meta) != minEntryCap {
+		t.Errorf("after one push: data=%d meta=%d, want %d/%d", cap(r.data), cap(r.meta), minDataCap, minEntryCap)
 	}
 	big := New(defEntries, 1000)
 	big.Push(1, make([]byte, 600))
@@ -489,4 +489,32 @@ func ExampleRing() {
 	// Output:
 	// 1002 tick
 	// 1003 tock
+}
+
+// Timestamp and length share a word: both come back exactly at their
+// extremes, and what does not fit is clamped or cut.
+func TestMetaPacking(t *testing.T) {
+	r := New(8, 8<<20)
+	big := bytes.Repeat([]byte("b"), MaxMessage+10)
+	for _, tc := range []struct {
+		ts      int64
+		msg     []byte
+		wantTS  int64
+		wantLen int
+	}{
+		{1795484223217, []byte("now"), 1795484223217, 3},
+		{0, nil, 0, 0},
+		{MaxTime, []byte("x"), MaxTime, 1},
+		{MaxTime + 1, []byte("y"), MaxTime, 1},
+		{-5, []byte("z"), 0, 1},
+		{7, big, 7, MaxMessage},
+	} {
+		r.Push(tc.ts, tc.msg)
+		var gotTS int64
+		var gotLen int
+		r.Last(1, func(ts int64, msg []byte) bool { gotTS, gotLen = ts, len(msg); return true })
+		if gotTS != tc.wantTS || gotLen != tc.wantLen {
+			t.Errorf("Push(%d, %d bytes): got %d, %d bytes; want %d, %d", tc.ts, len(tc.msg), gotTS, gotLen, tc.wantTS, tc.wantLen)
+		}
+	}
 }
