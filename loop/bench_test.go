@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/logatron/logatron/codec"
+	"github.com/logatron/logatron/query"
+	"github.com/panjf2000/gnet/v2"
 )
 
 // BenchmarkStoreLOG is the whole data-port path for LOG lines but the
@@ -157,5 +159,62 @@ func benchIngest(b *testing.B, clients, watchers int) {
 	b.ReportMetric(float64(total)/elapsed.Seconds(), "lines/s")
 	if st, _ := srv.Stats(); st.WatchersDroppedTotal != 0 {
 		b.Errorf("%d watchers dropped", st.WatchersDroppedTotal)
+	}
+}
+
+// fakeConn is a gnet.Conn that knows only its peer's address: enough for
+// building a store of many clients without sockets.
+type fakeConn struct {
+	gnet.Conn
+	peer net.Addr
+}
+
+func (f fakeConn) RemoteAddr() net.Addr { return f.peer }
+
+// storeOf returns a store of n identified clients holding entries lines each.
+func storeOf(n, entries int) *store {
+	cfg := DefaultConfig()
+	st := &store{}
+	st.init(&cfg)
+	line := []byte("LOG " + strings.Repeat("x", 64) + "\n")
+	for i := range n {
+		d := &dataConn{c: fakeConn{peer: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 10000 + i}}, fr: codec.NewFramer(cfg.MaxLine)}
+		st.ingest(d, fmt.Appendf(nil, "IAM client%d\n", i), 1795484223217+int64(i/100))
+		for range entries {
+			st.ingest(d, line, 1795484223217)
+		}
+	}
+	return st
+}
+
+// BenchmarkClients10k measures a CLIENTS reply over 10,000 clients: "loop"
+// is what the event loop spends (the copy), "reply" everything the
+// responder then does (addresses, sort, render). One op is one reply.
+func BenchmarkClients10k(b *testing.B) {
+	st := storeOf(10000, 0)
+	b.Run("loop", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			st.infos()
+		}
+	})
+	b.Run("reply", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			cs, peers := st.infos()
+			fillAddrs(cs, peers)
+			_ = query.AppendClients(nil, query.Text, sortInfos(cs))
+		}
+	})
+}
+
+// BenchmarkDump10k measures what a DUMP of 10,000 clients holding 128
+// entries of 64 bytes costs the loop (the copy only).
+func BenchmarkDump10k(b *testing.B) {
+	st := storeOf(10000, 128)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		st.dump()
 	}
 }

@@ -44,18 +44,27 @@ type dataConn struct {
 	c           gnet.Conn
 	fr          codec.Framer
 	name        string // "" until IAM
-	addr        string
-	openedAt    int64 // Unix ms
-	connectedAt int64 // Unix ms of the IAM
+	at          int64 // Unix ms: when it connected, then (after IAM) when it identified
 	ring        ringbuf.Ring
 	keys        map[string]string
 	lines       uint64
 	bytes       uint64
-	counted     uint64 // bytes already added to bytesTotal
 	errors      uint64
 	truncated   uint64
 	lastError   string
 	closed      bool
+}
+
+// addr is the peer's address, made on demand: queries and log lines are
+// rare, and not storing it saves two words and an allocation per client.
+func (d *dataConn) addr() string {
+	if d.c == nil {
+		return ""
+	}
+	if a := d.c.RemoteAddr(); a != nil {
+		return a.String()
+	}
+	return ""
 }
 
 func (st *store) init(cfg *Config) {
@@ -72,10 +81,7 @@ func (st *store) openData(c gnet.Conn) gnet.Action {
 		return st.refuse(c, "too many clients")
 	}
 	st.conns++
-	d := &dataConn{c: c, fr: codec.NewFramer(st.cfg.MaxLine), openedAt: time.Now().UnixMilli()}
-	if a := c.RemoteAddr(); a != nil {
-		d.addr = a.String()
-	}
+	d := &dataConn{c: c, fr: codec.NewFramer(st.cfg.MaxLine), at: time.Now().UnixMilli()}
 	c.SetContext(d)
 	st.unidentified = append(st.unidentified, d)
 	return gnet.None
@@ -97,7 +103,7 @@ func (st *store) refuse(c gnet.Conn, reason string) gnet.Action {
 func (st *store) reject(d *dataConn, reason string) gnet.Action {
 	_, _ = d.c.Write([]byte("ERR " + reason + "\n"))
 	st.rejectedTotal++
-	st.log.Warn().Str("addr", d.addr).Str("reason", reason).Msg("rejected connection")
+	st.log.Warn().Str("addr", d.addr()).Str("reason", reason).Msg("rejected connection")
 	return gnet.Close
 }
 
@@ -119,6 +125,9 @@ func (st *store) dataTraffic(d *dataConn) gnet.Action {
 // ingest handles one read's bytes: the whole data-port path but the socket.
 func (st *store) ingest(d *dataConn, buf []byte, now int64) gnet.Action {
 	d.bytes += uint64(len(buf))
+	if d.name != "" {
+		st.bytesTotal += uint64(len(buf)) // before IAM, identify adds what came so far
+	}
 	for {
 		line, long, ok := d.fr.Next(&buf)
 		if !ok {
@@ -131,10 +140,6 @@ func (st *store) ingest(d *dataConn, buf []byte, now int64) gnet.Action {
 			continue
 		}
 		st.command(d, line, long, now)
-	}
-	if d.name != "" {
-		st.bytesTotal += d.bytes - d.counted
-		d.counted = d.bytes
 	}
 	return gnet.None
 }
@@ -154,11 +159,14 @@ func (st *store) identify(d *dataConn, line []byte, long bool, now int64) gnet.A
 		return st.reject(d, "name in use: "+string(name))
 	}
 	d.name = string(name)
-	d.connectedAt = now
+	d.at = now
+	st.bytesTotal += d.bytes
 	d.ring = ringbuf.New(st.cfg.Buffer, st.cfg.BufferBytes)
 	st.clients[d.name] = d
 	st.clientsTotal++
-	st.log.Debug().Str("client", d.name).Str("addr", d.addr).Msg("client identified")
+	if ev := st.log.Debug(); ev.Enabled() { // the address is made only when it is logged
+		ev.Str("client", d.name).Str("addr", d.addr()).Msg("client identified")
+	}
 	st.watch.emit(eventReady, now, d.name, nil, nil)
 	return gnet.None
 }
@@ -256,8 +264,6 @@ func (st *store) closeData(d *dataConn) {
 	if d.name == "" {
 		return
 	}
-	st.bytesTotal += d.bytes - d.counted
-	d.counted = d.bytes
 	delete(st.clients, d.name)
 	d.ring.Reset()
 	d.keys = nil
@@ -279,7 +285,7 @@ func (st *store) sweep(now int64) {
 		d := q[st.unidentHead]
 		// Both times are whole milliseconds, so a difference of exactly
 		// limit may be up to 1 ms short of it: only more is late.
-		if d.name == "" && !d.closed && now-d.openedAt <= limit {
+		if d.name == "" && !d.closed && now-d.at <= limit {
 			break
 		}
 		q[st.unidentHead] = nil
@@ -287,7 +293,7 @@ func (st *store) sweep(now int64) {
 		if d.name == "" && !d.closed {
 			_, _ = d.c.Write([]byte("ERR identify timeout\n"))
 			st.rejectedTotal++
-			st.log.Warn().Str("addr", d.addr).Str("reason", "identify timeout").Msg("rejected connection")
+			st.log.Warn().Str("addr", d.addr()).Str("reason", "identify timeout").Msg("rejected connection")
 			// Close now, on the loop, so that no IAM can slip in before gnet gets to it.
 			_ = d.c.EventLoop().Close(d.c)
 		}

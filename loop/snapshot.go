@@ -2,6 +2,8 @@ package loop
 
 import (
 	"cmp"
+	"net"
+	"net/netip"
 	"runtime/metrics"
 	"slices"
 	"time"
@@ -22,19 +24,60 @@ func (st *store) names() []string {
 	return names
 }
 
+// info copies d's identity and counters, but for Addr: see peers.
 func (d *dataConn) info() query.ClientInfo {
 	return query.ClientInfo{
-		Name: d.name, Addr: d.addr, ConnectedAt: d.connectedAt,
+		Name: d.name, ConnectedAt: d.at,
 		Entries: d.ring.Len(), Keys: len(d.keys),
 		Lines: d.lines, Bytes: d.bytes, Truncated: d.truncated, Errors: d.errors,
 		LastError: d.lastError,
 	}
 }
 
-func (st *store) infos() []query.ClientInfo {
-	out := make([]query.ClientInfo, 0, len(st.clients))
+// infos copies every client; peers[i] is client i's remote address, whose
+// text the caller makes off the loop (gnet never changes a conn's address
+// value, so reading it elsewhere is safe).
+func (st *store) infos() (out []query.ClientInfo, peers []net.Addr) {
+	out = make([]query.ClientInfo, 0, len(st.clients))
+	peers = make([]net.Addr, 0, len(st.clients))
 	for _, d := range st.clients {
 		out = append(out, d.info())
+		peers = append(peers, d.c.RemoteAddr())
+	}
+	return out, peers
+}
+
+// fillAddrs sets each info's Addr from its peer, off the loop.
+func fillAddrs(cs []query.ClientInfo, peers []net.Addr) {
+	for i, p := range peers {
+		cs[i].Addr = addrString(p)
+	}
+}
+
+// addrString formats a peer address; through netip for TCP, which is
+// several times faster than net.TCPAddr.String.
+func addrString(a net.Addr) string {
+	switch a := a.(type) {
+	case nil:
+		return ""
+	case *net.TCPAddr:
+		ap := a.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+	}
+	return a.String()
+}
+
+// sortInfos orders cs by name. It sorts pointers and then copies once:
+// swapping the structs themselves cost more than the comparisons.
+func sortInfos(cs []query.ClientInfo) []query.ClientInfo {
+	ps := make([]*query.ClientInfo, len(cs))
+	for i := range cs {
+		ps[i] = &cs[i]
+	}
+	slices.SortFunc(ps, func(a, b *query.ClientInfo) int { return byName(a.Name, b.Name) })
+	out := make([]query.ClientInfo, len(cs))
+	for i, p := range ps {
+		out[i] = *p
 	}
 	return out
 }
@@ -62,7 +105,7 @@ func (d *dataConn) copyState() []query.KV {
 func (st *store) dump() []query.Dump {
 	out := make([]query.Dump, 0, len(st.clients))
 	for _, d := range st.clients {
-		out = append(out, query.Dump{Name: d.name, ConnectedAt: d.connectedAt, Log: d.copyLog(-1), State: d.copyState()})
+		out = append(out, query.Dump{Name: d.name, ConnectedAt: d.at, Log: d.copyLog(-1), State: d.copyState()})
 	}
 	return out
 }
@@ -122,17 +165,20 @@ func (s *Server) ClientNames() ([]string, error) {
 // ClientInfos returns every client's identity and counters, sorted by name.
 func (s *Server) ClientInfos() ([]query.ClientInfo, error) {
 	var cs []query.ClientInfo
-	if err := s.onLoop(func() { cs = s.st.infos() }); err != nil {
+	var peers []net.Addr
+	if err := s.onLoop(func() { cs, peers = s.st.infos() }); err != nil {
 		return nil, err
 	}
-	slices.SortFunc(cs, func(a, b query.ClientInfo) int { return byName(a.Name, b.Name) })
-	return cs, nil
+	fillAddrs(cs, peers)
+	return sortInfos(cs), nil
 }
 
 // ClientInfo returns one client's identity and counters.
 func (s *Server) ClientInfo(name string) (query.ClientInfo, error) {
 	var c query.ClientInfo
-	err := s.withClient(name, func(d *dataConn) { c = d.info() })
+	var peer net.Addr
+	err := s.withClient(name, func(d *dataConn) { c, peer = d.info(), d.c.RemoteAddr() })
+	c.Addr = addrString(peer)
 	return c, err
 }
 

@@ -2,6 +2,7 @@ package query
 
 import (
 	"io"
+	"slices"
 	"strconv"
 )
 
@@ -76,6 +77,7 @@ func AppendStrings(dst []byte, f Format, lines []string) []byte {
 // AppendClients appends the reply to CLIENTS; cs must be sorted by name.
 func AppendClients(dst []byte, f Format, cs []ClientInfo) []byte {
 	if f == JSON {
+		dst = slices.Grow(dst, len(cs)*200)
 		dst = append(dst, '[')
 		for i := range cs {
 			if i > 0 {
@@ -85,12 +87,14 @@ func AppendClients(dst []byte, f Format, cs []ClientInfo) []byte {
 		}
 		return append(dst, "]\n"...)
 	}
+	dst = slices.Grow(dst, len(cs)*160) // a typical line, so the reply is not copied while it grows
 	dst = appendOK(dst, len(cs))
+	var clock Clock // clients that connected together share the text of their millisecond
 	for i := range cs {
 		c := &cs[i]
 		dst = append(dst, c.Name...)
 		dst = append(dst, " connected_at="...)
-		dst = AppendTime(dst, c.ConnectedAt)
+		dst = clock.Append(dst, c.ConnectedAt)
 		dst = append(dst, " addr="...)
 		dst = append(dst, textValue(c.Addr)...)
 		dst = append(dst, " entries="...)
