@@ -41,18 +41,18 @@ type store struct {
 // dataConn is one data connection and, once it said IAM, its client: the
 // two live and die together, so they are one allocation.
 type dataConn struct {
-	c           gnet.Conn
-	fr          codec.Framer
-	name        string // "" until IAM
-	at          int64 // Unix ms: when it connected, then (after IAM) when it identified
-	ring        ringbuf.Ring
-	keys        map[string]string
-	lines       uint64
-	bytes       uint64
-	errors      uint64
-	truncated   uint64
-	lastError   string
-	closed      bool
+	c         gnet.Conn
+	fr        codec.Framer
+	name      string // "" until IAM
+	at        int64  // Unix ms: when it connected, then (after IAM) when it identified
+	ring      ringbuf.Ring
+	keys      map[string]string
+	lines     uint64
+	bytes     uint64
+	errors    uint64
+	truncated uint64
+	lastError string
+	closed    bool
 }
 
 // addr is the peer's address, made on demand: queries and log lines are
