@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/logatron/logatron/bench"
 	"github.com/logatron/logatron/loop"
 	"github.com/logatron/logatron/web"
 	"github.com/mattn/go-isatty"
@@ -27,7 +28,23 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "bench" {
+		os.Exit(runBench(os.Args[2:]))
+	}
 	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+// runBench runs the load generator and comparison harness (package bench).
+func runBench(args []string) int {
+	err := bench.Main(args, os.Stdout, os.Stderr)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, bench.ErrUsage):
+		return 2
+	}
+	fmt.Fprintln(os.Stderr, "logatron bench:", err)
+	return 1
 }
 
 // run is main without the exit, so that every exit code is decided here.
