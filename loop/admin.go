@@ -2,6 +2,7 @@ package loop
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"github.com/logatron/logatron/codec"
 	"github.com/logatron/logatron/query"
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 )
 
 // The admin port is read by the event loop but written by one responder
@@ -84,6 +86,9 @@ func (st *store) adminTraffic(a *adminConn) gnet.Action {
 			a.r.abort()
 			return gnet.Close
 		}
+		if a.r.idle() && a.answerInline(line) {
+			continue
+		}
 		if !a.r.pushRequest(line) {
 			a.r.finish("too many requests pending: read the replies")
 			return gnet.Close
@@ -117,16 +122,24 @@ type responder struct {
 	wake chan struct{} // requests, the end of input and the stream all signal it
 
 	mu       sync.Mutex
-	reqs     []string
-	reqBytes int
+	items    []item // owed to the client, in order
+	reqBytes int    // request bytes among items, bounded by maxPendingBytes
+	busy     bool   // the responder is working on an item it took
 	eof      bool   // no more requests will come
 	final    string // an ERR to send once the queued replies are out
 	aborted  bool   // stop now
 
 	stream     atomic.Pointer[Stream] // set on the loop by WATCH
 	loopClosed bool                   // loop-owned: gnet has closed its side
+	format     atomic.Uint32          // query.Format; set by FORMAT on either side, never both at once
+}
 
-	format query.Format // owned by the responder goroutine
+// item is one thing owed to the client: a request to answer, the rest of a
+// reply the loop began writing, or a reply the loop copied for rendering.
+type item struct {
+	line string
+	out  []byte
+	job  func(io.Writer) error
 }
 
 func newResponder(s *Server, gc gnet.Conn, nc net.Conn) *responder {
@@ -152,9 +165,57 @@ func (r *responder) pushRequest(line []byte) bool {
 	if r.reqBytes+len(line) > maxPendingBytes {
 		return false
 	}
-	r.reqs = append(r.reqs, string(line))
+	r.items = append(r.items, item{line: string(line)})
 	r.reqBytes += len(line)
 	r.signal()
+	return true
+}
+
+// push queues a reply (or its rest) that the loop produced.
+func (r *responder) push(it item) {
+	r.mu.Lock()
+	r.items = append(r.items, it)
+	r.mu.Unlock()
+	r.signal()
+}
+
+// idle reports whether the responder owes nothing: then the loop may answer
+// a request itself, and the reply keeps its place in the order.
+func (r *responder) idle() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.busy && len(r.items) == 0 && !r.eof && !r.aborted && r.stream.Load() == nil
+}
+
+// answerInline answers a request on the loop when the responder owes
+// nothing, so the reply does not wait for another thread to be scheduled:
+// under load that wait cost tens of milliseconds (PING p50 18 ms, p99
+// 158 ms at 100k lines/s over 10,000 connections). A small reply goes out
+// in one non-blocking write; what the socket does not take, and large
+// replies (copied here, rendered there), go to the responder, still in
+// order. QUIT and WATCH are left to the responder: it reports false.
+func (a *adminConn) answerInline(line []byte) bool {
+	req, err := codec.ParseAdmin(line)
+	var out []byte
+	var job func(io.Writer) error
+	switch {
+	case err != nil:
+		out = query.AppendError(nil, query.Format(a.r.format.Load()), err.Error())
+	case req.Cmd == codec.AdminBlank:
+		return true
+	case req.Cmd == codec.AdminQUIT || req.Cmd == codec.AdminWATCH:
+		return false
+	default:
+		out, job = a.r.reply(&req, true)
+	}
+	if job != nil {
+		a.r.push(item{job: job})
+		return true
+	}
+	n, _ := unix.Write(a.c.Fd(), out) // gnet holds nothing for admin connections: we never use its Write
+	if n = max(n, 0); n < len(out) {
+		a.r.push(item{out: out[n:]})
+	}
 	return true
 }
 
@@ -215,13 +276,18 @@ func (r *responder) run() {
 		case r.aborted:
 			r.mu.Unlock()
 			return
-		case len(r.reqs) > 0:
-			line := r.reqs[0]
-			r.reqs[0] = ""
-			r.reqs = r.reqs[1:]
-			r.reqBytes -= len(line)
+		case len(r.items) > 0:
+			it := r.items[0]
+			r.items[0] = item{}
+			r.items = r.items[1:]
+			r.reqBytes -= len(it.line)
+			r.busy = true
 			r.mu.Unlock()
-			if !r.answer(line) {
+			ok := r.do(it)
+			r.mu.Lock()
+			r.busy = false
+			r.mu.Unlock()
+			if !ok {
 				return
 			}
 			continue
@@ -229,7 +295,7 @@ func (r *responder) run() {
 			final := r.final
 			r.mu.Unlock()
 			if final != "" {
-				_ = r.write(query.AppendError(nil, r.format, final))
+				_ = r.write(query.AppendError(nil, query.Format(r.format.Load()), final))
 			}
 			return
 		}
@@ -256,7 +322,18 @@ func (r *responder) write(b []byte) error {
 	return nil
 }
 
-// answer handles one request; false ends the connection.
+// do handles one item; false ends the connection.
+func (r *responder) do(it item) bool {
+	switch {
+	case it.out != nil:
+		return r.write(it.out) == nil
+	case it.job != nil:
+		return it.job(writerFunc(r.write)) == nil
+	}
+	return r.answer(it.line)
+}
+
+// answer handles one request that waited in the queue.
 func (r *responder) answer(line string) bool {
 	req, err := codec.ParseAdmin([]byte(line))
 	if r.stream.Load() != nil {
@@ -267,41 +344,22 @@ func (r *responder) answer(line string) bool {
 		}
 		return true
 	}
-	f := r.format
-	if err != nil {
+	f := query.Format(r.format.Load())
+	switch {
+	case err != nil:
 		return r.write(query.AppendError(nil, f, err.Error())) == nil
-	}
-	var out []byte
-	switch req.Cmd {
-	case codec.AdminBlank:
+	case req.Cmd == codec.AdminBlank:
 		return true
-	case codec.AdminPING:
-		out = query.AppendPong(nil, f)
-	case codec.AdminHELP:
-		out = query.AppendStrings(nil, f, codec.AdminHelp)
-	case codec.AdminFORMAT:
-		r.format = query.Text
-		if req.JSON {
-			r.format = query.JSON
-		}
-		out = query.AppendDone(nil, r.format)
-	case codec.AdminQUIT:
+	case req.Cmd == codec.AdminQUIT:
 		_ = r.write(query.AppendDone(nil, f))
 		_ = r.gc.Close()
 		return false
-	case codec.AdminWATCH:
+	case req.Cmd == codec.AdminWATCH:
 		return r.startWatch(req.Names)
-	case codec.AdminDUMP:
-		ds, err := r.s.Dump()
-		if err != nil {
-			return r.write(query.AppendError(nil, f, err.Error())) == nil
-		}
-		if err := query.WriteDump(writerFunc(r.write), f, ds); err != nil {
-			return false
-		}
-		return true
-	default:
-		out = r.s.answerQuery(nil, f, &req)
+	}
+	out, job := r.reply(&req, false)
+	if job != nil {
+		return job(writerFunc(r.write)) == nil
 	}
 	return r.write(out) == nil
 }
@@ -318,7 +376,7 @@ func (w writerFunc) Write(b []byte) (int, error) {
 // startWatch makes this connection a watcher. "OK stream" goes into the
 // stream on the loop, before the watcher is added, so it precedes every event.
 func (r *responder) startWatch(names []string) bool {
-	f := r.format
+	f := query.Format(r.format.Load())
 	st := newStream(r.s, r.addr, r.wake)
 	err := r.s.onLoop(func() {
 		if r.loopClosed {

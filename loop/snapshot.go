@@ -8,7 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/logatron/logatron/codec"
 	"github.com/logatron/logatron/query"
 )
 
@@ -205,11 +204,16 @@ func (s *Server) Dump() ([]query.Dump, error) {
 	if err := s.onLoop(func() { ds = s.st.dump() }); err != nil {
 		return nil, err
 	}
+	return sortDump(ds), nil
+}
+
+// sortDump orders a dump's clients by name and each state by key.
+func sortDump(ds []query.Dump) []query.Dump {
 	slices.SortFunc(ds, func(a, b query.Dump) int { return byName(a.Name, b.Name) })
 	for i := range ds {
 		slices.SortFunc(ds[i].State, func(a, b query.KV) int { return byName(a.Key, b.Key) })
 	}
-	return ds, nil
+	return ds
 }
 
 // Stats returns the server-wide counters and the Go runtime's heap and GC figures.
@@ -240,45 +244,4 @@ func runtimeFigures() (heap uint64, gcFraction float64) {
 		gcFraction = gc / busy
 	}
 	return heap, gcFraction
-}
-
-// answerQuery renders the reply to one of the admin requests that read the
-// store (all but PING, HELP, FORMAT, QUIT, WATCH and DUMP).
-func (s *Server) answerQuery(dst []byte, f query.Format, req *codec.Request) []byte {
-	var err error
-	switch req.Cmd {
-	case codec.AdminNAMES:
-		var names []string
-		if names, err = s.ClientNames(); err == nil {
-			return query.AppendStrings(dst, f, names)
-		}
-	case codec.AdminCLIENTS:
-		var cs []query.ClientInfo
-		if cs, err = s.ClientInfos(); err == nil {
-			return query.AppendClients(dst, f, cs)
-		}
-	case codec.AdminCLIENT:
-		var c query.ClientInfo
-		if c, err = s.ClientInfo(req.Name); err == nil {
-			return query.AppendClient(dst, f, &c)
-		}
-	case codec.AdminLOG:
-		var l query.Log
-		if l, err = s.Log(req.Name, req.N); err == nil {
-			return query.AppendLog(dst, f, &l)
-		}
-	case codec.AdminSTATE:
-		var kvs []query.KV
-		if kvs, err = s.State(req.Name); err == nil {
-			return query.AppendState(dst, f, kvs)
-		}
-	case codec.AdminSTATS:
-		var st query.Stats
-		if st, err = s.Stats(); err == nil {
-			return query.AppendStats(dst, f, &st)
-		}
-	default:
-		return query.AppendError(dst, f, "unknown command "+quoteWord([]byte(req.Word)))
-	}
-	return query.AppendError(dst, f, err.Error())
 }
