@@ -250,3 +250,26 @@ func TestAbuseAdminNeverReads(t *testing.T) {
 	wUntil(t, "admin connection closed", func() bool { return wStats(t, s).AdminConnections == 0 })
 	alive(t, s, heapBound)
 }
+
+// SET with 100,000 distinct keys: max-keys holds, the rest are counted as
+// errors, and memory stays bounded.
+func TestAbuseManyKeys(t *testing.T) {
+	s := wServer(t, nil)
+	c := wDial(t, s.DataAddr())
+	var b strings.Builder
+	b.WriteString("IAM keys\n")
+	for i := range 100000 {
+		fmt.Fprintf(&b, "SET k%d v\n", i)
+	}
+	wSend(t, c, b.String())
+	max := DefaultConfig().MaxKeys
+	wUntil(t, "every SET counted", func() bool {
+		ci, err := s.ClientInfo("keys")
+		return err == nil && ci.Keys+int(ci.Errors) == 100000
+	})
+	ci, _ := s.ClientInfo("keys")
+	if ci.Keys != max || int(ci.Errors) != 100000-max {
+		t.Errorf("keys %d, errors %d; want %d and %d", ci.Keys, ci.Errors, max, 100000-max)
+	}
+	alive(t, s, heapBound)
+}
