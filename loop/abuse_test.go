@@ -262,14 +262,14 @@ func TestAbuseManyKeys(t *testing.T) {
 		fmt.Fprintf(&b, "SET k%d v\n", i)
 	}
 	wSend(t, c, b.String())
-	max := DefaultConfig().MaxKeys
+	keep := DefaultConfig().MaxKeys
 	wUntil(t, "every SET counted", func() bool {
 		ci, err := s.ClientInfo("keys")
 		return err == nil && ci.Keys+int(ci.Errors) == 100000
 	})
 	ci, _ := s.ClientInfo("keys")
-	if ci.Keys != max || int(ci.Errors) != 100000-max {
-		t.Errorf("keys %d, errors %d; want %d and %d", ci.Keys, ci.Errors, max, 100000-max)
+	if ci.Keys != keep || int(ci.Errors) != 100000-keep {
+		t.Errorf("keys %d, errors %d; want %d and %d", ci.Keys, ci.Errors, keep, 100000-keep)
 	}
 	alive(t, s, heapBound)
 }
