@@ -6,13 +6,14 @@ import (
 	"errors"
 	"io"
 	"net"
-	"runtime/metrics"
 	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/logatron/logatron/loop"
 )
 
 // goServer is the comparison's goroutine-per-connection server: the obvious
@@ -460,7 +461,7 @@ type kv struct {
 // writeStats writes a STATS reply: the given counters, plus uptime and the
 // Go runtime's heap and GC share, as Logatron reports them.
 func writeStats(w *bufio.Writer, started time.Time, fields []kv) {
-	heap, gc := runtimeFigures()
+	heap, gc := loop.RuntimeFigures() // the same figures as Logatron's STATS
 	writeHead(w, len(fields)+4)
 	w.WriteString("version bench\n")
 	w.WriteString("uptime_s " + strconv.FormatInt(int64(time.Since(started).Seconds()), 10) + "\n")
@@ -469,24 +470,6 @@ func writeStats(w *bufio.Writer, started time.Time, fields []kv) {
 	}
 	w.WriteString("heap_bytes " + strconv.FormatUint(heap, 10) + "\n")
 	w.WriteString("gc_cpu_fraction " + strconv.FormatFloat(gc, 'f', 6, 64) + "\n")
-}
-
-// runtimeFigures reads the live heap and the share of busy CPU time spent
-// in GC, as Logatron's STATS does.
-func runtimeFigures() (heap uint64, gcFraction float64) {
-	samples := []metrics.Sample{
-		{Name: "/memory/classes/heap/objects:bytes"},
-		{Name: "/cpu/classes/gc/total:cpu-seconds"},
-		{Name: "/cpu/classes/total:cpu-seconds"},
-		{Name: "/cpu/classes/idle:cpu-seconds"},
-	}
-	metrics.Read(samples)
-	heap = samples[0].Value.Uint64()
-	gc, total, idle := samples[1].Value.Float64(), samples[2].Value.Float64(), samples[3].Value.Float64()
-	if busy := total - idle; busy > 0 {
-		gcFraction = gc / busy
-	}
-	return heap, gcFraction
 }
 
 // serveAdmin serves one admin connection: one request per line, PING and

@@ -64,7 +64,7 @@ func (r *responder) reply(req *codec.Request, direct bool) (out []byte, job func
 			return fail(err)
 		}
 		st.UptimeS = int64(time.Since(s.started).Seconds())
-		st.HeapBytes, st.GCCPUFraction = runtimeFigures()
+		st.HeapBytes, st.GCCPUFraction = RuntimeFigures()
 		return query.AppendStats(nil, f, &st), nil
 	case codec.AdminCLIENT:
 		var c query.ClientInfo

@@ -223,14 +223,14 @@ func (s *Server) Stats() (query.Stats, error) {
 		return st, err
 	}
 	st.UptimeS = int64(time.Since(s.started).Seconds())
-	st.HeapBytes, st.GCCPUFraction = runtimeFigures()
+	st.HeapBytes, st.GCCPUFraction = RuntimeFigures()
 	return st, nil
 }
 
-// runtimeFigures reads the live heap and the share of the process's CPU time
-// spent in GC since start, from runtime/metrics (which, unlike
-// runtime.ReadMemStats, does not stop the world).
-func runtimeFigures() (heap uint64, gcFraction float64) {
+// RuntimeFigures reads the live heap and the share of the process's CPU time
+// spent in GC since start (STATS heap_bytes and gc_cpu_fraction), from
+// runtime/metrics, which unlike runtime.ReadMemStats does not stop the world.
+func RuntimeFigures() (heap uint64, gcFraction float64) {
 	samples := []metrics.Sample{
 		{Name: "/memory/classes/heap/objects:bytes"},
 		{Name: "/cpu/classes/gc/total:cpu-seconds"},
