@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -484,5 +483,3 @@ func (g gnetLogger) Infof(f string, a ...any)  { g.l.Debug().Str("from", "gnet")
 func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn().Str("from", "gnet").Msgf(f, a...) }
 func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error().Str("from", "gnet").Msgf(f, a...) }
 func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error().Str("from", "gnet").Msgf(f, a...) }
-
-func itoa(n int) string { return strconv.Itoa(n) }
