@@ -2,9 +2,7 @@ package loop
 
 import (
 	"io"
-	"net"
 	"slices"
-	"time"
 
 	"github.com/logatron/logatron/codec"
 	"github.com/logatron/logatron/query"
@@ -19,31 +17,12 @@ import (
 func (r *responder) reply(req *codec.Request, direct bool) (out []byte, job func(io.Writer) error) {
 	s := r.s
 	f := query.Format(r.format.Load())
-	run := func(fn func()) error {
-		if direct {
-			fn()
-			return nil
-		}
-		return s.onLoop(fn)
-	}
 	fail := func(err error) ([]byte, func(io.Writer) error) {
 		return query.AppendError(nil, f, err.Error()), nil
 	}
-	client := func(fn func(d *dataConn)) error {
-		found := false
-		err := run(func() {
-			if d, ok := s.st.clients[req.Name]; ok {
-				found = true
-				fn(d)
-			}
-		})
-		if err == nil && !found {
-			err = &NoSuchClientError{Name: req.Name}
-		}
-		return err
-	}
-	write := func(b []byte) func(io.Writer) error {
-		return func(w io.Writer) error { _, err := w.Write(b); return err }
+	// render turns a reply built later, off the loop, into a job.
+	render := func(build func() []byte) func(io.Writer) error {
+		return func(w io.Writer) error { _, err := w.Write(build()); return err }
 	}
 
 	switch req.Cmd {
@@ -59,56 +38,50 @@ func (r *responder) reply(req *codec.Request, direct bool) (out []byte, job func
 		r.format.Store(uint32(f))
 		return query.AppendDone(nil, f), nil
 	case codec.AdminSTATS:
-		var st query.Stats
-		if err := run(func() { st = s.st.stats() }); err != nil {
+		st, err := s.stats(direct)
+		if err != nil {
 			return fail(err)
 		}
-		st.UptimeS = int64(time.Since(s.started).Seconds())
-		st.HeapBytes, st.GCCPUFraction = RuntimeFigures()
 		return query.AppendStats(nil, f, &st), nil
 	case codec.AdminCLIENT:
-		var c query.ClientInfo
-		var peer net.Addr
-		if err := client(func(d *dataConn) { c, peer = d.info(), d.c.RemoteAddr() }); err != nil {
+		c, err := s.clientInfo(req.Name, direct)
+		if err != nil {
 			return fail(err)
 		}
-		c.Addr = addrString(peer)
 		return query.AppendClient(nil, f, &c), nil
 	case codec.AdminSTATE:
-		var kvs []query.KV
-		if err := client(func(d *dataConn) { kvs = d.copyState() }); err != nil {
+		kvs, err := s.state(req.Name, direct)
+		if err != nil {
 			return fail(err)
 		}
-		slices.SortFunc(kvs, func(a, b query.KV) int { return byName(a.Key, b.Key) })
 		return query.AppendState(nil, f, kvs), nil
 	case codec.AdminLOG:
-		var l query.Log
-		if err := client(func(d *dataConn) { l = d.copyLog(req.N) }); err != nil {
+		l, err := s.logOf(req.Name, req.N, direct)
+		if err != nil {
 			return fail(err)
 		}
-		return nil, func(w io.Writer) error { return write(query.AppendLog(nil, f, &l))(w) }
+		return nil, render(func() []byte { return query.AppendLog(nil, f, &l) })
 	case codec.AdminNAMES:
-		var names []string
-		if err := run(func() { names = s.st.names() }); err != nil {
+		names, err := s.names(direct)
+		if err != nil {
 			return fail(err)
 		}
-		return nil, func(w io.Writer) error {
+		return nil, render(func() []byte {
 			slices.SortFunc(names, byName)
-			return write(query.AppendStrings(nil, f, names))(w)
-		}
+			return query.AppendStrings(nil, f, names)
+		})
 	case codec.AdminCLIENTS:
-		var cs []query.ClientInfo
-		var peers []net.Addr
-		if err := run(func() { cs, peers = s.st.infos() }); err != nil {
+		cs, peers, err := s.infos(direct)
+		if err != nil {
 			return fail(err)
 		}
-		return nil, func(w io.Writer) error {
+		return nil, render(func() []byte {
 			fillAddrs(cs, peers)
-			return write(query.AppendClients(nil, f, sortInfos(cs)))(w)
-		}
+			return query.AppendClients(nil, f, sortInfos(cs))
+		})
 	case codec.AdminDUMP:
-		var ds []query.Dump
-		if err := run(func() { ds = s.st.dump() }); err != nil {
+		ds, err := s.dump(direct)
+		if err != nil {
 			return fail(err)
 		}
 		return nil, func(w io.Writer) error { return query.WriteDump(w, f, sortDump(ds)) }

@@ -131,41 +131,97 @@ type NoSuchClientError struct{ Name string }
 
 func (e *NoSuchClientError) Error() string { return "no such client: " + e.Name }
 
+// on runs fn on the loop: at once when the caller is the loop itself
+// (direct), else through onLoop.
+func (s *Server) on(direct bool, fn func()) error {
+	if direct {
+		fn()
+		return nil
+	}
+	return s.onLoop(fn)
+}
+
 // withClient runs fn on the loop with the named client.
-func (s *Server) withClient(name string, fn func(d *dataConn)) error {
+func (s *Server) withClient(name string, direct bool, fn func(d *dataConn)) error {
 	found := false
-	err := s.onLoop(func() {
+	err := s.on(direct, func() {
 		if d, ok := s.st.clients[name]; ok {
 			found = true
 			fn(d)
 		}
 	})
-	if err != nil {
-		return err
+	if err == nil && !found {
+		err = &NoSuchClientError{Name: name}
 	}
-	if !found {
-		return &NoSuchClientError{Name: name}
-	}
-	return nil
+	return err
 }
 
 func byName(a, b string) int { return cmp.Compare(a, b) }
 
-// ClientNames returns the connected clients' names, sorted.
-func (s *Server) ClientNames() ([]string, error) {
-	var names []string
-	if err := s.onLoop(func() { names = s.st.names() }); err != nil {
+// The lower-case methods below are the loop side of the queries: each
+// copies, on the loop, and leaves sorting and rendering to its caller. The
+// Go API and HTTP call them through the exported methods; an admin request
+// that the loop answers itself calls them with direct set.
+
+func (s *Server) names(direct bool) (names []string, err error) {
+	err = s.on(direct, func() { names = s.st.names() })
+	return names, err
+}
+
+func (s *Server) infos(direct bool) (cs []query.ClientInfo, peers []net.Addr, err error) {
+	err = s.on(direct, func() { cs, peers = s.st.infos() })
+	return cs, peers, err
+}
+
+func (s *Server) dump(direct bool) (ds []query.Dump, err error) {
+	err = s.on(direct, func() { ds = s.st.dump() })
+	return ds, err
+}
+
+func (s *Server) clientInfo(name string, direct bool) (query.ClientInfo, error) {
+	var c query.ClientInfo
+	var peer net.Addr
+	err := s.withClient(name, direct, func(d *dataConn) { c, peer = d.info(), d.c.RemoteAddr() })
+	c.Addr = addrString(peer)
+	return c, err
+}
+
+func (s *Server) logOf(name string, n int, direct bool) (query.Log, error) {
+	var l query.Log
+	err := s.withClient(name, direct, func(d *dataConn) { l = d.copyLog(n) })
+	return l, err
+}
+
+func (s *Server) state(name string, direct bool) ([]query.KV, error) {
+	var kvs []query.KV
+	if err := s.withClient(name, direct, func(d *dataConn) { kvs = d.copyState() }); err != nil {
 		return nil, err
 	}
+	slices.SortFunc(kvs, func(a, b query.KV) int { return byName(a.Key, b.Key) })
+	return kvs, nil
+}
+
+func (s *Server) stats(direct bool) (query.Stats, error) {
+	var st query.Stats
+	if err := s.on(direct, func() { st = s.st.stats() }); err != nil {
+		return st, err
+	}
+	st.UptimeS = int64(time.Since(s.started).Seconds())
+	st.HeapBytes, st.GCCPUFraction = RuntimeFigures()
+	return st, nil
+}
+
+// ClientNames returns the connected clients' names, sorted.
+func (s *Server) ClientNames() ([]string, error) {
+	names, err := s.names(false)
 	slices.SortFunc(names, byName)
-	return names, nil
+	return names, err
 }
 
 // ClientInfos returns every client's identity and counters, sorted by name.
 func (s *Server) ClientInfos() ([]query.ClientInfo, error) {
-	var cs []query.ClientInfo
-	var peers []net.Addr
-	if err := s.onLoop(func() { cs, peers = s.st.infos() }); err != nil {
+	cs, peers, err := s.infos(false)
+	if err != nil {
 		return nil, err
 	}
 	fillAddrs(cs, peers)
@@ -173,35 +229,18 @@ func (s *Server) ClientInfos() ([]query.ClientInfo, error) {
 }
 
 // ClientInfo returns one client's identity and counters.
-func (s *Server) ClientInfo(name string) (query.ClientInfo, error) {
-	var c query.ClientInfo
-	var peer net.Addr
-	err := s.withClient(name, func(d *dataConn) { c, peer = d.info(), d.c.RemoteAddr() })
-	c.Addr = addrString(peer)
-	return c, err
-}
+func (s *Server) ClientInfo(name string) (query.ClientInfo, error) { return s.clientInfo(name, false) }
 
 // Log returns a client's newest n entries (n < 0: all), oldest first.
-func (s *Server) Log(name string, n int) (query.Log, error) {
-	var l query.Log
-	err := s.withClient(name, func(d *dataConn) { l = d.copyLog(n) })
-	return l, err
-}
+func (s *Server) Log(name string, n int) (query.Log, error) { return s.logOf(name, n, false) }
 
 // State returns a client's keys and values, sorted by key.
-func (s *Server) State(name string) ([]query.KV, error) {
-	var kvs []query.KV
-	if err := s.withClient(name, func(d *dataConn) { kvs = d.copyState() }); err != nil {
-		return nil, err
-	}
-	slices.SortFunc(kvs, func(a, b query.KV) int { return byName(a.Key, b.Key) })
-	return kvs, nil
-}
+func (s *Server) State(name string) ([]query.KV, error) { return s.state(name, false) }
 
 // Dump returns everything held for every client, sorted by name.
 func (s *Server) Dump() ([]query.Dump, error) {
-	var ds []query.Dump
-	if err := s.onLoop(func() { ds = s.st.dump() }); err != nil {
+	ds, err := s.dump(false)
+	if err != nil {
 		return nil, err
 	}
 	return sortDump(ds), nil
@@ -217,15 +256,7 @@ func sortDump(ds []query.Dump) []query.Dump {
 }
 
 // Stats returns the server-wide counters and the Go runtime's heap and GC figures.
-func (s *Server) Stats() (query.Stats, error) {
-	var st query.Stats
-	if err := s.onLoop(func() { st = s.st.stats() }); err != nil {
-		return st, err
-	}
-	st.UptimeS = int64(time.Since(s.started).Seconds())
-	st.HeapBytes, st.GCCPUFraction = RuntimeFigures()
-	return st, nil
-}
+func (s *Server) Stats() (query.Stats, error) { return s.stats(false) }
 
 // RuntimeFigures reads the live heap and the share of the process's CPU time
 // spent in GC since start (STATS heap_bytes and gc_cpu_fraction), from
