@@ -210,8 +210,6 @@ func (s *goServer) serveData(c net.Conn) {
 	}
 }
 
-func isBlank(b byte) bool { return b == ' ' || b == '\t' }
-
 // splitWord returns the first word and the rest after the run of blanks
 // that follows it, trailing blanks trimmed.
 func splitWord(line []byte) (word, rest []byte) {

@@ -58,11 +58,15 @@ type handlers struct {
 	log zerolog.Logger
 }
 
-// reply writes a JSON body rendered by query (which ends it with "\n"), or
-// the error as {"error": ...} with its status.
-func reply(w http.ResponseWriter, body []byte, err error) {
+// reply writes the JSON body that render makes with query (which ends it
+// with "\n"), or, without rendering, the error as {"error": ...} with its
+// status.
+func reply(w http.ResponseWriter, render func() []byte, err error) {
 	w.Header().Set("Content-Type", "application/json")
-	if err != nil {
+	var body []byte
+	if err == nil {
+		body = render()
+	} else {
 		status := http.StatusServiceUnavailable
 		var nsc *loop.NoSuchClientError
 		if errors.As(err, &nsc) {
@@ -76,17 +80,17 @@ func reply(w http.ResponseWriter, body []byte, err error) {
 
 func (h *handlers) stats(w http.ResponseWriter, _ *http.Request) {
 	st, err := h.srv.Stats()
-	reply(w, query.AppendStats(nil, query.JSON, &st), err)
+	reply(w, func() []byte { return query.AppendStats(nil, query.JSON, &st) }, err)
 }
 
 func (h *handlers) clients(w http.ResponseWriter, _ *http.Request) {
 	cs, err := h.srv.ClientInfos()
-	reply(w, query.AppendClients(nil, query.JSON, cs), err)
+	reply(w, func() []byte { return query.AppendClients(nil, query.JSON, cs) }, err)
 }
 
 func (h *handlers) client(w http.ResponseWriter, r *http.Request) {
 	c, err := h.srv.ClientInfo(r.PathValue("name"))
-	reply(w, query.AppendClient(nil, query.JSON, &c), err)
+	reply(w, func() []byte { return query.AppendClient(nil, query.JSON, &c) }, err)
 }
 
 func (h *handlers) clientLog(w http.ResponseWriter, r *http.Request) {
@@ -101,12 +105,12 @@ func (h *handlers) clientLog(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	l, err := h.srv.Log(r.PathValue("name"), n)
-	reply(w, query.AppendLog(nil, query.JSON, &l), err)
+	reply(w, func() []byte { return query.AppendLog(nil, query.JSON, &l) }, err)
 }
 
 func (h *handlers) state(w http.ResponseWriter, r *http.Request) {
 	kvs, err := h.srv.State(r.PathValue("name"))
-	reply(w, query.AppendState(nil, query.JSON, kvs), err)
+	reply(w, func() []byte { return query.AppendState(nil, query.JSON, kvs) }, err)
 }
 
 // watch streams events over a WebSocket, one JSON event per message. A
