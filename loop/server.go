@@ -174,10 +174,11 @@ func (s *Server) Start() error {
 		gnet.WithLogger(gnetLogger{s.log}),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 	}
-	if s.cfg.KeepAlive > 0 {
-		opts = append(opts, gnet.WithTCPKeepAlive(s.cfg.KeepAlive),
-			gnet.WithTCPKeepInterval(s.cfg.KeepAlive/3), gnet.WithTCPKeepCount(3))
-	}
+	// No gnet.WithTCPKeepAlive: gnet v2.9.7 applies it to each listening
+	// socket right after opening it, even when the open failed, so a bind
+	// error ("address already in use") was replaced by the keepalive
+	// setsockopt's EBADF on the closed descriptor. OnOpen sets keepalive on
+	// each accepted connection instead.
 	s.started = time.Now()
 	go func() {
 		err := gnet.Rotate(&handler{s: s}, addrs, opts...)
@@ -196,8 +197,51 @@ func (s *Server) Start() error {
 		}
 		return nil
 	case <-s.done:
-		return fmt.Errorf("logatron: start: %w", s.err)
+		return s.listenErr(s.err)
 	}
+}
+
+// listenErr explains why gnet.Rotate failed before the loop ran. gnet binds
+// the data address, then the admin address, and returns the bare syscall
+// error ("bind: address already in use") without saying which address it
+// was binding; this names it.
+func (s *Server) listenErr(err error) error {
+	var se *os.SyscallError
+	if !errors.As(err, &se) || (se.Syscall != "bind" && se.Syscall != "listen") {
+		return fmt.Errorf("logatron: start: %w", err)
+	}
+	port, addr := "data", s.cfg.Listen
+	if s.cfg.Admin != "" && sameListenErr(s.cfg.Admin, se.Err) {
+		port, addr = "admin", s.cfg.Admin
+	}
+	return fmt.Errorf("logatron: %s port: listen tcp %s: %w", port, addr, err)
+}
+
+// sameListenErr tells whether listening on addr now fails with errno, the
+// way gnet's listener did. It only attributes an error that has already
+// happened, after the fact: gnet gives no other way to learn which of its
+// addresses failed. Only the admin address is probed, because when the admin
+// bind fails gnet v2.9.7 leaves the data listener it has just opened open
+// (createListeners does not close it), so probing the data address would
+// find it in use by this very process. The probe uses the same socket family
+// as gnet and, like gnet, SO_REUSEADDR (Go sets it on listeners). Should the
+// admin address be released between gnet's attempt and the probe, the error
+// is attributed to the data port: only the message is affected.
+func sameListenErr(addr string, errno error) bool {
+	ta, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		return false
+	}
+	network := "tcp6" // gnet's choice: tcp4 for IPv4 addresses, IPv6-only otherwise
+	if ta.IP == nil || ta.IP.To4() != nil {
+		network = "tcp4"
+	}
+	ln, err := net.ListenTCP(network, ta)
+	if err != nil {
+		return errors.Is(err, errno)
+	}
+	_ = ln.Close()
+	return false
 }
 
 // DataAddr is the data port's bound address (its port resolved when 0 was asked).
@@ -261,12 +305,12 @@ func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 	s := h.s
 	s.eng = eng
 	var err error
-	if s.dataAddr, err = boundAddr(eng, s.cfg.Listen); err != nil {
+	if s.dataAddr, err = boundAddr(eng, s.cfg.Listen, s.cfg.KeepAlive); err != nil {
 		s.startErr = err
 		return gnet.None
 	}
 	if s.cfg.Admin != "" {
-		if s.adminAddr, err = boundAddr(eng, s.cfg.Admin); err != nil {
+		if s.adminAddr, err = boundAddr(eng, s.cfg.Admin, 0); err != nil {
 			s.startErr = err
 			return gnet.None
 		}
@@ -280,13 +324,20 @@ func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 }
 
 // boundAddr asks the kernel which address a listener got, since gnet keeps
-// the configured one (port 0 included).
-func boundAddr(eng gnet.Engine, addr string) (*net.TCPAddr, error) {
+// the configured one (port 0 included). A keepalive above 0 is set on the
+// listener: Linux copies it to each socket accepted from it, which saves
+// four system calls per connection in a connection storm.
+func boundAddr(eng gnet.Engine, addr string, keep time.Duration) (*net.TCPAddr, error) {
 	fd, err := eng.DupListener("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("logatron: listener %s: %w", addr, err)
 	}
 	defer unix.Close(fd)
+	if keep > 0 {
+		if err := keepAlive(fd, keep); err != nil {
+			return nil, fmt.Errorf("logatron: listener %s: keepalive: %w", addr, err)
+		}
+	}
 	sa, err := unix.Getsockname(fd)
 	if err != nil {
 		return nil, fmt.Errorf("logatron: listener %s: %w", addr, err)
@@ -364,10 +415,47 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		close(s.ready)
 		return nil, gnet.None
 	}
+	var act gnet.Action
 	if s.isAdmin(c) {
-		return nil, s.st.openAdmin(c, s)
+		act = s.st.openAdmin(c, s)
+	} else {
+		act = s.st.openData(c)
 	}
-	return nil, s.st.openData(c)
+	if _, admin := c.Context().(*adminConn); admin && act == gnet.None {
+		s.setKeepAlive(c)
+	}
+	return nil, act
+}
+
+// setKeepAlive applies cfg.KeepAlive to an accepted admin connection. Data
+// connections inherit it from their listener (see OnBoot); an admin socket
+// needs its own, since openAdmin's net.FileConn gave it Go's default (15 s).
+func (s *Server) setKeepAlive(c gnet.Conn) {
+	if err := keepAlive(c.Fd(), s.cfg.KeepAlive); err != nil {
+		s.log.Warn().Err(err).Str("addr", c.RemoteAddr().String()).Msg("cannot set TCP keepalive")
+	}
+}
+
+// keepAlive sets TCP keepalive on a socket: idle time d, probes every third
+// of it, dropped after 3 unanswered; or off when d is 0. The kernel counts
+// whole seconds, so each is at least one.
+func keepAlive(fd int, d time.Duration) error {
+	if d <= 0 {
+		return os.NewSyscallError("setsockopt", unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 0))
+	}
+	idle := max(int(d/time.Second), 1)
+	intvl := max(int(d/3/time.Second), 1)
+	for _, o := range []struct{ level, opt, v int }{
+		{unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
+		{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, idle},
+		{unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, intvl},
+		{unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 3},
+	} {
+		if err := unix.SetsockoptInt(fd, o.level, o.opt, o.v); err != nil {
+			return os.NewSyscallError("setsockopt", err)
+		}
+	}
+	return nil
 }
 
 func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
