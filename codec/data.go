@@ -1,5 +1,7 @@
 package codec
 
+import "encoding/binary"
+
 // Cmd identifies a data-port command.
 type Cmd uint8
 
@@ -106,6 +108,27 @@ func ParseData(line []byte) (cmd Cmd, arg1, arg2 []byte, ok bool) {
 		}
 	}
 	return CmdUnknown, word, nil, false
+}
+
+// LOGMessage is ParseData's fast path for the line logging clients send
+// most: "LOG <message>" with the word in any case, one space after it, and a
+// message that neither starts nor ends with a space or tab. For such a line
+// it returns the message (aliasing line) and true, exactly what ParseData
+// would return as arg1; for any other line it returns false and the caller
+// uses ParseData. It does not allocate and reads only the first five and the
+// last byte of line.
+func LOGMessage(line []byte) (msg []byte, ok bool) {
+	n := len(line)
+	if n < 5 || isBlank(line[4]) || isBlank(line[n-1]) {
+		return nil, false
+	}
+	// Or-ing 0x20 folds the three letters to lower case (see is3) and leaves
+	// the fourth byte, which must be exactly a space, unmasked.
+	const logSpace = 'l' | 'o'<<8 | 'g'<<16 | ' '<<24
+	if binary.LittleEndian.Uint32(line)|0x00202020 != logSpace {
+		return nil, false
+	}
+	return line[4:], true
 }
 
 // is3 compares a 3-byte word with a lower-case ASCII word, ignoring case.

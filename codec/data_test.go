@@ -112,3 +112,39 @@ func TestParseDataNoAllocs(t *testing.T) {
 		}
 	}
 }
+
+func TestLOGMessage(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		msg  string
+		ok   bool
+	}{
+		{"LOG hello world", "hello world", true},
+		{"log x", "x", true},
+		{"LoG a\tb", "a\tb", true},
+		{"LOG \xff\xfe", "\xff\xfe", true}, // UTF-8 is the caller's check
+		{"LOG x\r", "x\r", true},           // as ParseData: a '\r' inside the line is a byte
+		{"LOG", "", false},                 // ParseData's "LOG" alone: empty message
+		{"LOG ", "", false},
+		{"LOG  x", "", false}, // a run of blanks: ParseData skips them
+		{"LOG\tx", "", false},
+		{"LOG x ", "", false}, // trailing blank: ParseData trims it
+		{"LOG x\t", "", false},
+		{" LOG x", "", false},
+		{"LOGX y", "", false},
+		{"LOX y", "", false},
+		{"SET k v", "", false},
+		{"L\x00G x", "", false},
+		{"l\xefg x", "", false}, // 0xEF|0x20 is not 'o'
+	} {
+		msg, ok := LOGMessage([]byte(tc.line))
+		if ok != tc.ok || string(msg) != tc.msg {
+			t.Errorf("LOGMessage(%q) = %q, %v; want %q, %v", tc.line, msg, ok, tc.msg, tc.ok)
+		}
+		if ok {
+			if cmd, a1, _, _ := ParseData([]byte(tc.line)); cmd != CmdLOG || string(a1) != tc.msg {
+				t.Errorf("ParseData(%q) = %v %q, LOGMessage says %q", tc.line, cmd, a1, msg)
+			}
+		}
+	}
+}

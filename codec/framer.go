@@ -172,6 +172,20 @@ func (f *Framer) Buffered() int {
 	return len(f.pending)
 }
 
+// AtLineStart reports whether the Framer holds no part of an unfinished
+// line, so that the next byte given to Next starts a new line. A caller may
+// then take whole lines out of its buffer itself (finding each '\n' and
+// dropping one '\r' before it, as Next would) and hand Next only the rest.
+// Like a call to Next, it invalidates a line Next returned from the
+// Framer's internal buffer.
+func (f *Framer) AtLineStart() bool {
+	if f.held {
+		f.held = false
+		f.resetPending()
+	}
+	return len(f.pending) == 0 && !f.skip && !f.cr
+}
+
 // Release drops the Framer's internal buffer and any partial line, leaving it
 // as NewFramer made it; call it when the connection closes so an idle Framer
 // pins no memory. Lines previously returned from the internal buffer become

@@ -378,3 +378,42 @@ func TestFramerProperty(t *testing.T) {
 		checkFrames(t, max, [][]byte{stream})
 	}
 }
+
+func TestFramerAtLineStart(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		max   int
+		reads []string
+		want  bool
+	}{
+		{"fresh", 8, nil, true},
+		{"whole lines", 8, []string{"ab\ncd\n"}, true},
+		{"unfinished line", 8, []string{"ab\ncd"}, false},
+		{"line finished in a later read", 8, []string{"ab", "cd\n"}, true},
+		{"'\\r' of a line of max bytes, '\\n' not yet seen", 3, []string{"abc\r"}, false},
+		{"tail of a long line being skipped", 4, []string{"abcdefg"}, false},
+		{"long line ended", 4, []string{"abcdefg", "h\n"}, true},
+		{"long line ended, next begun", 4, []string{"abcdefg", "h\nx"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := NewFramer(tc.max)
+			for _, r := range tc.reads {
+				buf := []byte(r)
+				for {
+					if _, _, ok := f.Next(&buf); !ok {
+						break
+					}
+				}
+			}
+			if got := f.AtLineStart(); got != tc.want {
+				t.Fatalf("AtLineStart = %v, want %v", got, tc.want)
+			}
+			// Bytes given next start a line exactly when AtLineStart said so.
+			buf := []byte("z\n")
+			line, _, ok := f.Next(&buf)
+			if got := ok && string(line) == "z"; got != tc.want {
+				t.Fatalf("next line %q ok=%v, AtLineStart said %v", line, ok, tc.want)
+			}
+		})
+	}
+}

@@ -29,11 +29,16 @@ func FuzzParseData(f *testing.F) {
 		"", " \t", "IAM bob", "IAM bob extra", "iam \t x ", "IAMbob",
 		"LOG", "LOG   ", "LOG \t hi there  \t", "log a\tb", "LOGX foo",
 		"SET k v w ", "SET k", "SET bad-key v", "set\tk\t\tv", "FOO bar", "\xffLOG",
+		"LOG x", "lOg  x", "LOG\tx", "LOG x ", "LOG \xff", "LO\x00 x", "LOGGx",
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {
 		cmd, a1, a2, ok := ParseData(line)
+		// LOGMessage is a fast path: where it answers, ParseData agrees.
+		if msg, fast := LOGMessage(line); fast && (cmd != CmdLOG || !bytes.Equal(msg, a1)) {
+			t.Fatalf("%q: LOGMessage %q, ParseData %v %q", line, msg, cmd, a1)
+		}
 		blankEdges := func(b []byte) bool {
 			return len(b) > 0 && (isBlank(b[0]) || isBlank(b[len(b)-1]))
 		}

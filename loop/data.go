@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"bytes"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,7 @@ type store struct {
 	admins  int                  // open admin connections
 	msgMax  int                  // longest message stored: min(max-line, buffer-bytes, 4 MiB - 1)
 	scratch []byte               // reused for UTF-8 repair, so storing never allocates when warm
+	pend    pending              // the current read's LOG messages not stored yet
 
 	// Connections waiting for IAM, in the order they opened, so the sweep
 	// looks only at the front.
@@ -74,6 +76,7 @@ func (st *store) init(cfg *Config) {
 	st.msgMax = min(cfg.MaxLine, cfg.BufferBytes, ringbuf.MaxMessage)
 	st.watch.log = cfg.Log
 	st.watch.limit = cfg.WatchBuffer
+	st.pend.spans = make([]uint64, min(cfg.Buffer, maxPending))
 }
 
 func (st *store) openData(c gnet.Conn) gnet.Action {
@@ -128,7 +131,11 @@ func (st *store) ingest(d *dataConn, buf []byte, now int64) gnet.Action {
 	if d.name != "" {
 		st.bytesTotal += uint64(len(buf)) // before IAM, identify adds what came so far
 	}
+	read := buf
 	for {
+		if d.name != "" && d.fr.AtLineStart() {
+			buf = read[st.wholeLines(d, read, len(read)-len(buf), now):]
+		}
 		line, long, ok := d.fr.Next(&buf)
 		if !ok {
 			break
@@ -139,9 +146,120 @@ func (st *store) ingest(d *dataConn, buf []byte, now int64) gnet.Action {
 			}
 			continue
 		}
+		st.flushPending(d)
 		st.command(d, line, long, now)
 	}
+	st.flushPending(d)
 	return gnet.None
+}
+
+// wholeLines is ingest's fast path for an identified client: it takes the
+// complete lines of read from offset i on straight out of it (the Framer is
+// at a line start, so none of them began in an earlier read) and returns
+// the offset of the first line that is unfinished or longer than max-line,
+// which is left to the Framer. A plain "LOG <message>" line in valid UTF-8
+// is counted and, when nobody watches, put on the pending list; any other
+// line goes through command as usual, after the pending messages, so the
+// ring sees every message in order.
+func (st *store) wholeLines(d *dataConn, read []byte, i int, now int64) int {
+	p := &st.pend
+	p.read, p.ts = read, now
+	for {
+		n := bytes.IndexByte(read[i:], '\n')
+		if n < 0 || n > st.cfg.MaxLine {
+			return i
+		}
+		line := read[i : i+n]
+		at := i
+		i += n + 1
+		if n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+		msg, ok := codec.LOGMessage(line)
+		switch {
+		case !ok || len(msg) > st.msgMax:
+			st.flushPending(d)
+			st.command(d, line, false, now)
+		case !codec.ValidUTF8(msg):
+			st.flushPending(d)
+			st.storeLog(d, msg, false, now)
+		case st.watch.active():
+			st.storeLog(d, msg, false, now)
+		default:
+			d.lines++
+			st.linesTotal++
+			st.deferLog(d, at+len(line)-len(msg), len(msg))
+		}
+	}
+}
+
+// maxPending bounds the pending list, whatever the ring's entry cap.
+const maxPending = 256
+
+// pending is the LOG messages of the read being handled that are not in the
+// ring yet, oldest first, in a circular list. Holding them back pays when
+// one read brings more lines than the ring keeps: a message that newer ones
+// of the same read would evict is dropped from the list instead of being
+// copied into the ring and evicted from it, and the ring ends as if every
+// one had been pushed. Only done when nobody watches, since a watcher sees
+// every line.
+//
+// Messages are kept as offset<<32|length into read, not as slices, so
+// that the list holds no pointers and filling it costs no write barriers.
+// They are stored before ingest returns, while read is still valid.
+type pending struct {
+	read    []byte
+	ts      int64
+	spans   []uint64
+	head, n int
+	bytes   int // message bytes on the list
+}
+
+// deferLog puts the message read[off:off+size] on the pending list. The
+// oldest pending message is dropped when the newer ones alone fill the
+// ring's entry or byte cap: the ring evicts oldest first, so it could not
+// have kept it.
+func (st *store) deferLog(d *dataConn, off, size int) {
+	p := &st.pend
+	if p.n == len(p.spans) {
+		if p.n < st.cfg.Buffer {
+			st.flushPending(d)
+		} else {
+			p.drop()
+		}
+	}
+	i := p.head + p.n
+	if i >= len(p.spans) {
+		i -= len(p.spans)
+	}
+	p.spans[i] = uint64(off)<<32 | uint64(size)
+	p.n++
+	p.bytes += size
+	for p.bytes > st.cfg.BufferBytes {
+		p.drop()
+	}
+}
+
+func (p *pending) drop() {
+	p.bytes -= int(uint32(p.spans[p.head]))
+	p.n--
+	if p.head++; p.head == len(p.spans) {
+		p.head = 0
+	}
+}
+
+// flushPending stores the pending messages in d's ring, oldest first.
+func (st *store) flushPending(d *dataConn) {
+	p := &st.pend
+	for ; p.n > 0; p.n-- {
+		s := p.spans[p.head]
+		off := int(s >> 32)
+		d.ring.Push(p.ts, p.read[off:off+int(uint32(s))])
+		if p.head++; p.head == len(p.spans) {
+			p.head = 0
+		}
+	}
+	p.head, p.bytes = 0, 0
 }
 
 func (st *store) identify(d *dataConn, line []byte, long bool, now int64) gnet.Action {

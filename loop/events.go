@@ -64,6 +64,9 @@ func nameSet(names []string) map[string]bool {
 	return set
 }
 
+// active reports whether anybody watches, so that every event must be emitted.
+func (w *watchers) active() bool { return len(w.list) != 0 }
+
 func (w *watchers) emit(kind query.EventKind, ts int64, name string, a, b []byte) {
 	if len(w.list) != 0 {
 		w.fanout(kind, ts, name, a, b)
