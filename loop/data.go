@@ -23,6 +23,7 @@ type store struct {
 	msgMax  int                  // longest message stored: min(max-line, buffer-bytes, 4 MiB - 1)
 	scratch []byte               // reused for UTF-8 repair, so storing never allocates when warm
 	pend    pending              // the current read's LOG messages not stored yet
+	apoll   adminPoll            // admin sockets, checked between data reads
 
 	// Connections waiting for IAM, in the order they opened, so the sweep
 	// looks only at the front.
@@ -77,6 +78,7 @@ func (st *store) init(cfg *Config) {
 	st.watch.log = cfg.Log
 	st.watch.limit = cfg.WatchBuffer
 	st.pend.spans = make([]uint64, min(cfg.Buffer, maxPending))
+	st.apoll.ep = -1
 }
 
 func (st *store) openData(c gnet.Conn) gnet.Action {
@@ -120,8 +122,10 @@ func (st *store) dataTraffic(d *dataConn) gnet.Action {
 	}
 	buf, _ := d.c.Next(-1)
 	// One receive time per read: the lines of one read arrived together.
-	act := st.ingest(d, buf, time.Now().UnixMilli())
+	now := time.Now().UnixMilli()
+	act := st.ingest(d, buf, now)
 	st.watch.flush()
+	st.pollAdmin(now)
 	return act
 }
 
