@@ -159,6 +159,9 @@ func FuzzUTF8(f *testing.F) {
 	f.Add([]byte("a\xff\xfe\xe2\x82b"), 4)
 	f.Add([]byte("a\xf0\x9f\x8c"), 10)
 	f.Fuzz(func(t *testing.T, p []byte, n int) {
+		if want := bytes.IndexFunc(p, func(r rune) bool { return r >= utf8.RuneSelf }) < 0; ASCII(p) != want {
+			t.Fatalf("ASCII(%q) = %v", p, ASCII(p))
+		}
 		if ValidUTF8(p) != utf8.Valid(p) {
 			t.Fatalf("ValidUTF8(%q) = %v, utf8.Valid says %v", p, ValidUTF8(p), utf8.Valid(p))
 		}

@@ -2,6 +2,7 @@ package codec
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"unicode/utf8"
 )
 
@@ -88,27 +89,38 @@ func TruncateUTF8(p []byte, n int) []byte {
 
 // ValidUTF8 is utf8.Valid with a faster path for ASCII, which is what most
 // log lines are: it looks at 32 bytes per step and calls utf8.Valid only
-// from the first word with a high bit.
+// from the first byte that is not ASCII.
 func ValidUTF8(p []byte) bool {
+	n := asciiPrefix(p)
+	return n == len(p) || utf8.Valid(p[n:])
+}
+
+// ASCII reports whether every byte of p is below 0x80, 32 bytes per step:
+// a whole read of log lines can be checked at once, so that none of its
+// lines needs a check of its own.
+func ASCII(p []byte) bool { return asciiPrefix(p) == len(p) }
+
+// asciiPrefix returns the index of the first byte of p that is not ASCII,
+// or len(p).
+func asciiPrefix(p []byte) int {
 	const hi = 0x8080808080808080
-	for len(p) >= 32 {
-		w := binary.LittleEndian.Uint64(p) | binary.LittleEndian.Uint64(p[8:]) |
-			binary.LittleEndian.Uint64(p[16:]) | binary.LittleEndian.Uint64(p[24:])
-		if w&hi != 0 {
-			return utf8.Valid(p)
-		}
-		p = p[32:]
-	}
-	for len(p) >= 8 {
-		if binary.LittleEndian.Uint64(p)&hi != 0 {
-			return utf8.Valid(p)
-		}
-		p = p[8:]
-	}
-	for i, c := range p {
-		if c >= utf8.RuneSelf {
-			return utf8.Valid(p[i:])
+	i := 0
+	for ; len(p)-i >= 32; i += 32 {
+		q := p[i : i+32]
+		if (binary.LittleEndian.Uint64(q)|binary.LittleEndian.Uint64(q[8:])|
+			binary.LittleEndian.Uint64(q[16:])|binary.LittleEndian.Uint64(q[24:]))&hi != 0 {
+			break
 		}
 	}
-	return true
+	for ; len(p)-i >= 8; i += 8 {
+		if w := binary.LittleEndian.Uint64(p[i:]) & hi; w != 0 {
+			return i + bits.TrailingZeros64(w)/8
+		}
+	}
+	for ; i < len(p); i++ {
+		if p[i] >= utf8.RuneSelf {
+			return i
+		}
+	}
+	return i
 }

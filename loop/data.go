@@ -77,7 +77,7 @@ func (st *store) init(cfg *Config) {
 	st.msgMax = min(cfg.MaxLine, cfg.BufferBytes, ringbuf.MaxMessage)
 	st.watch.log = cfg.Log
 	st.watch.limit = cfg.WatchBuffer
-	st.pend.spans = make([]uint64, min(cfg.Buffer, maxPending))
+	st.pend.spans = make([]uint64, 0, maxPending)
 	st.apoll.ep = -1
 }
 
@@ -168,9 +168,15 @@ func (st *store) ingest(d *dataConn, buf []byte, now int64) gnet.Action {
 func (st *store) wholeLines(d *dataConn, read []byte, i int, now int64) int {
 	p := &st.pend
 	p.read, p.ts = read, now
+	// One check of the whole rest of the read spares each line its own.
+	ascii := codec.ASCII(read[i:])
+	watched := st.watch.active()
+	logs := 0
 	for {
 		n := bytes.IndexByte(read[i:], '\n')
 		if n < 0 || n > st.cfg.MaxLine {
+			d.lines += uint64(logs)
+			st.linesTotal += uint64(logs)
 			return i
 		}
 		line := read[i : i+n]
@@ -184,86 +190,64 @@ func (st *store) wholeLines(d *dataConn, read []byte, i int, now int64) int {
 		case !ok || len(msg) > st.msgMax:
 			st.flushPending(d)
 			st.command(d, line, false, now)
-		case !codec.ValidUTF8(msg):
+		case !ascii && !codec.ValidUTF8(msg):
 			st.flushPending(d)
 			st.storeLog(d, msg, false, now)
-		case st.watch.active():
+		case watched:
 			st.storeLog(d, msg, false, now)
 		default:
-			d.lines++
-			st.linesTotal++
-			st.deferLog(d, at+len(line)-len(msg), len(msg))
+			logs++
+			if len(p.spans) == cap(p.spans) {
+				st.flushPending(d)
+			}
+			p.spans = append(p.spans, uint64(at+len(line)-len(msg))<<32|uint64(len(msg)))
 		}
 	}
 }
 
-// maxPending bounds the pending list, whatever the ring's entry cap.
-const maxPending = 256
+// maxPending is the pending list's capacity: a full 64 KiB read of short
+// lines flushes it a few times, and it costs 32 KiB once per server.
+const maxPending = 4096
 
-// pending is the LOG messages of the read being handled that are not in the
-// ring yet, oldest first, in a circular list. Holding them back pays when
-// one read brings more lines than the ring keeps: a message that newer ones
-// of the same read would evict is dropped from the list instead of being
-// copied into the ring and evicted from it, and the ring ends as if every
-// one had been pushed. Only done when nobody watches, since a watcher sees
-// every line.
+// pending is the plain LOG messages of the read being handled that are not
+// in the ring yet, oldest first. Holding them back pays when one read
+// brings more lines than the ring keeps: flushPending pushes only those
+// that the newer ones would not evict, and the ring ends as if every one
+// had been pushed. Only done when nobody watches, since a watcher sees every
+// line.
 //
 // Messages are kept as offset<<32|length into read, not as slices, so
 // that the list holds no pointers and filling it costs no write barriers.
 // They are stored before ingest returns, while read is still valid.
 type pending struct {
-	read    []byte
-	ts      int64
-	spans   []uint64
-	head, n int
-	bytes   int // message bytes on the list
+	read  []byte
+	ts    int64
+	spans []uint64
 }
 
-// deferLog puts the message read[off:off+size] on the pending list. The
-// oldest pending message is dropped when the newer ones alone fill the
-// ring's entry or byte cap: the ring evicts oldest first, so it could not
-// have kept it.
-func (st *store) deferLog(d *dataConn, off, size int) {
-	p := &st.pend
-	if p.n == len(p.spans) {
-		if p.n < st.cfg.Buffer {
-			st.flushPending(d)
-		} else {
-			p.drop()
-		}
-	}
-	i := p.head + p.n
-	if i >= len(p.spans) {
-		i -= len(p.spans)
-	}
-	p.spans[i] = uint64(off)<<32 | uint64(size)
-	p.n++
-	p.bytes += size
-	for p.bytes > st.cfg.BufferBytes {
-		p.drop()
-	}
-}
-
-func (p *pending) drop() {
-	p.bytes -= int(uint32(p.spans[p.head]))
-	p.n--
-	if p.head++; p.head == len(p.spans) {
-		p.head = 0
-	}
-}
-
-// flushPending stores the pending messages in d's ring, oldest first.
+// flushPending stores the pending messages in d's ring, oldest first,
+// skipping those that newer ones fill the ring's entry or byte cap without:
+// the ring evicts oldest first, so it could not have kept them.
 func (st *store) flushPending(d *dataConn) {
 	p := &st.pend
-	for ; p.n > 0; p.n-- {
-		s := p.spans[p.head]
-		off := int(s >> 32)
-		d.ring.Push(p.ts, p.read[off:off+int(uint32(s))])
-		if p.head++; p.head == len(p.spans) {
-			p.head = 0
-		}
+	s := p.spans
+	if len(s) == 0 {
+		return
 	}
-	p.head, p.bytes = 0, 0
+	k, kept := len(s), 0
+	for k > 0 && len(s)-k < st.cfg.Buffer {
+		size := int(uint32(s[k-1]))
+		if kept+size > st.cfg.BufferBytes {
+			break
+		}
+		kept += size
+		k--
+	}
+	for _, x := range s[k:] {
+		off := int(x >> 32)
+		d.ring.Push(p.ts, p.read[off:off+int(uint32(x))])
+	}
+	p.spans = s[:0]
 }
 
 func (st *store) identify(d *dataConn, line []byte, long bool, now int64) gnet.Action {
