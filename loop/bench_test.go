@@ -193,7 +193,8 @@ func storeOf(n, entries int) *store {
 	st.init(&cfg)
 	line := []byte("LOG " + strings.Repeat("x", 64) + "\n")
 	for i := range n {
-		d := &dataConn{c: fakeConn{peer: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 10000 + i}}, fr: codec.NewFramer(cfg.MaxLine)}
+		c := fakeConn{peer: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 10000 + i}}
+		d := &dataConn{c: c, fr: codec.NewFramer(cfg.MaxLine), v4: packV4(c.peer)}
 		st.ingest(d, fmt.Appendf(nil, "IAM client%d\n", i), 1795484223217+int64(i/100))
 		for range entries {
 			st.ingest(d, line, 1795484223217)

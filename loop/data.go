@@ -56,19 +56,14 @@ type dataConn struct {
 	truncated uint64
 	lastError string
 	closed    bool
+	// v4 is the peer's address as ip<<16|port when it is IPv4 (else 0),
+	// read once at open: a CLIENTS over 10,000 clients then reads no gnet
+	// conn or net.TCPAddr per client, each of which was a cache miss.
+	v4 uint64
 }
 
-// addr is the peer's address, made on demand: queries and log lines are
-// rare, and not storing it saves two words and an allocation per client.
-func (d *dataConn) addr() string {
-	if d.c == nil {
-		return ""
-	}
-	if a := d.c.RemoteAddr(); a != nil {
-		return a.String()
-	}
-	return ""
-}
+// addr is the peer's address text, made on demand for log lines.
+func (d *dataConn) addr() string { return string(appendPeer(nil, d.peer())) }
 
 func (st *store) init(cfg *Config) {
 	st.cfg = cfg
@@ -86,7 +81,7 @@ func (st *store) openData(c gnet.Conn) gnet.Action {
 		return st.refuse(c, "too many clients")
 	}
 	st.conns++
-	d := &dataConn{c: c, fr: codec.NewFramer(st.cfg.MaxLine), at: time.Now().UnixMilli()}
+	d := &dataConn{c: c, fr: codec.NewFramer(st.cfg.MaxLine), at: time.Now().UnixMilli(), v4: packV4(c.RemoteAddr())}
 	c.SetContext(d)
 	st.unidentified = append(st.unidentified, d)
 	return gnet.None
@@ -122,10 +117,10 @@ func (st *store) dataTraffic(d *dataConn) gnet.Action {
 	}
 	buf, _ := d.c.Next(-1)
 	// One receive time per read: the lines of one read arrived together.
-	now := time.Now().UnixMilli()
-	act := st.ingest(d, buf, now)
+	t := time.Now()
+	act := st.ingest(d, buf, t.UnixMilli())
 	st.watch.flush()
-	st.pollAdmin(now)
+	st.pollAdmin(t.UnixNano())
 	return act
 }
 

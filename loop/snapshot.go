@@ -2,10 +2,12 @@ package loop
 
 import (
 	"cmp"
+	"encoding/binary"
 	"net"
 	"net/netip"
 	"runtime/metrics"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/logatron/logatron/query"
@@ -33,52 +35,145 @@ func (d *dataConn) info() query.ClientInfo {
 	}
 }
 
-// infos copies every client; peers[i] is client i's remote address, whose
-// text the caller makes off the loop (gnet never changes a conn's address
-// value, so reading it elsewhere is safe).
-func (st *store) infos() (out []query.ClientInfo, peers []net.Addr) {
+// peer is a client's remote address as the loop hands it out: an IPv4
+// address packed as in dataConn.v4, or else the conn's own net.Addr. Its
+// text is made off the loop.
+type peer struct {
+	v4   uint64
+	addr net.Addr
+}
+
+func (d *dataConn) peer() peer {
+	if d.v4 != 0 || d.c == nil {
+		return peer{v4: d.v4}
+	}
+	return peer{addr: d.c.RemoteAddr()}
+}
+
+// packV4 packs a TCP peer's IPv4 address and port as ip<<16|port; 0 for
+// anything else (no peer has address 0.0.0.0 and port 0).
+func packV4(a net.Addr) uint64 {
+	if t, ok := a.(*net.TCPAddr); ok {
+		if ip4 := t.IP.To4(); ip4 != nil {
+			return uint64(binary.BigEndian.Uint32(ip4))<<16 | uint64(uint16(t.Port))
+		}
+	}
+	return 0
+}
+
+// infos copies every client, and peers[i] is client i's address.
+func (st *store) infos() (out []query.ClientInfo, peers []peer) {
 	out = make([]query.ClientInfo, 0, len(st.clients))
-	peers = make([]net.Addr, 0, len(st.clients))
+	peers = make([]peer, 0, len(st.clients))
 	for _, d := range st.clients {
 		out = append(out, d.info())
-		peers = append(peers, d.c.RemoteAddr())
+		peers = append(peers, d.peer())
 	}
 	return out, peers
 }
 
-// fillAddrs sets each info's Addr from its peer, off the loop.
-func fillAddrs(cs []query.ClientInfo, peers []net.Addr) {
+// fillAddrs sets each info's Addr from its peer, off the loop. The texts
+// are written into one buffer that becomes one string, which each Addr
+// slices: one allocation for 10,000 clients instead of 10,000.
+func fillAddrs(cs []query.ClientInfo, peers []peer) {
+	buf := make([]byte, 0, len(peers)*len("127.0.0.1:65535"))
+	ends := make([]int, len(peers))
 	for i, p := range peers {
-		cs[i].Addr = addrString(p)
+		buf = appendPeer(buf, p)
+		ends[i] = len(buf)
+	}
+	all := string(buf)
+	start := 0
+	for i, end := range ends {
+		cs[i].Addr = all[start:end]
+		start = end
 	}
 }
 
-// addrString formats a peer address; through netip for TCP, which is
-// several times faster than net.TCPAddr.String.
-func addrString(a net.Addr) string {
+// appendPeer appends a peer's address text, as net.TCPAddr.String would.
+func appendPeer(dst []byte, p peer) []byte {
+	if p.v4 == 0 {
+		return appendAddr(dst, p.addr)
+	}
+	ip := p.v4 >> 16
+	for shift := 24; shift >= 0; shift -= 8 {
+		dst = strconv.AppendUint(dst, ip>>shift&0xff, 10)
+		if shift > 0 {
+			dst = append(dst, '.')
+		}
+	}
+	dst = append(dst, ':')
+	return strconv.AppendUint(dst, p.v4&0xffff, 10)
+}
+
+// appendAddr appends an address's text; a TCP one through netip, several
+// times faster than net.TCPAddr.String.
+func appendAddr(dst []byte, a net.Addr) []byte {
 	switch a := a.(type) {
 	case nil:
-		return ""
+		return dst
 	case *net.TCPAddr:
 		ap := a.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).AppendTo(dst)
 	}
-	return a.String()
+	return append(dst, a.String()...)
 }
 
-// sortInfos orders cs by name. It sorts pointers and then copies once:
-// swapping the structs themselves cost more than the comparisons.
+// sortInfos orders cs by name, in place, and returns it. Names often share
+// a long prefix (worker_1, worker_2, ...), which makes string comparisons
+// slow; so it sorts small records keyed by the 8 bytes that follow the
+// prefix all names share, comparing whole names only on equal keys, and
+// then moves each info once, following the permutation's cycles.
 func sortInfos(cs []query.ClientInfo) []query.ClientInfo {
-	ps := make([]*query.ClientInfo, len(cs))
+	if len(cs) < 2 {
+		return cs
+	}
+	lcp := len(cs[0].Name)
+	for i := 1; i < len(cs) && lcp > 0; i++ {
+		a, b := cs[0].Name[:lcp], cs[i].Name
+		n := 0
+		for n < len(a) && n < len(b) && a[n] == b[n] {
+			n++
+		}
+		lcp = n
+	}
+	type rec struct {
+		key uint64 // big-endian bytes lcp..lcp+8 of the name, zero-padded
+		i   int
+	}
+	rs := make([]rec, len(cs))
 	for i := range cs {
-		ps[i] = &cs[i]
+		var k [8]byte
+		copy(k[:], cs[i].Name[lcp:])
+		rs[i] = rec{binary.BigEndian.Uint64(k[:]), i}
 	}
-	slices.SortFunc(ps, func(a, b *query.ClientInfo) int { return byName(a.Name, b.Name) })
-	out := make([]query.ClientInfo, len(cs))
-	for i, p := range ps {
-		out[i] = *p
+	// Zero padding orders a shorter name first, as string comparison does:
+	// names hold no zero bytes.
+	slices.SortFunc(rs, func(a, b rec) int {
+		if c := cmp.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return byName(cs[a.i].Name, cs[b.i].Name)
+	})
+	// Position i takes the info at rs[i].i; a done record is marked -1.
+	for start := range rs {
+		if rs[start].i < 0 || rs[start].i == start {
+			continue
+		}
+		tmp := cs[start]
+		j := start
+		for {
+			from := rs[j].i
+			rs[j].i = -1
+			if from == start {
+				cs[j] = tmp
+				break
+			}
+			cs[j] = cs[from]
+			j = from
+		}
 	}
-	return out
+	return cs
 }
 
 // copyLog copies the newest n entries (n < 0: all) in three allocations.
@@ -168,7 +263,7 @@ func (s *Server) names(direct bool) (names []string, err error) {
 	return names, err
 }
 
-func (s *Server) infos(direct bool) (cs []query.ClientInfo, peers []net.Addr, err error) {
+func (s *Server) infos(direct bool) (cs []query.ClientInfo, peers []peer, err error) {
 	err = s.on(direct, func() { cs, peers = s.st.infos() })
 	return cs, peers, err
 }
@@ -180,9 +275,9 @@ func (s *Server) dump(direct bool) (ds []query.Dump, err error) {
 
 func (s *Server) clientInfo(name string, direct bool) (query.ClientInfo, error) {
 	var c query.ClientInfo
-	var peer net.Addr
-	err := s.withClient(name, direct, func(d *dataConn) { c, peer = d.info(), d.c.RemoteAddr() })
-	c.Addr = addrString(peer)
+	var p peer
+	err := s.withClient(name, direct, func(d *dataConn) { c, p = d.info(), d.peer() })
+	c.Addr = string(appendPeer(nil, p))
 	return c, err
 }
 
