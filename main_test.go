@@ -9,12 +9,18 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // The command-line tests build the binary once and run it as a user would.
@@ -397,5 +403,38 @@ func TestParseSize(t *testing.T) {
 		if !tc.ok && err == nil {
 			t.Errorf("parseSize(%q) = %d, want an error", tc.in, got)
 		}
+	}
+}
+
+// TestTrimMemory drops a burst of garbage and checks that trimMemory, once
+// allocation has stopped, hands the freed heap back to the OS.
+func TestTrimMemory(t *testing.T) {
+	var calls atomic.Int32
+	freeOSMemory = func() { calls.Add(1); debug.FreeOSMemory() }
+	defer func() { freeOSMemory = debug.FreeOSMemory }()
+	released := func() uint64 {
+		s := []metrics.Sample{{Name: "/memory/classes/heap/released:bytes"}}
+		metrics.Read(s)
+		return s[0].Value.Uint64()
+	}
+
+	garbage := make([][]byte, 64)
+	for i := range garbage {
+		garbage[i] = make([]byte, 1<<20)
+		garbage[i][0] = 1
+	}
+	base := released()
+	garbage = nil
+	runtime.GC() // the 64 MiB is now free but still held
+
+	done := make(chan struct{})
+	defer close(done)
+	go trimMemory(done, 20*time.Millisecond, zerolog.Nop())
+	deadline := time.Now().Add(10 * time.Second)
+	for calls.Load() == 0 || released() < base+32<<20 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10 s: %d trims, %d MiB released", calls.Load(), (released()-base)>>20)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
