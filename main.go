@@ -121,7 +121,7 @@ func run(args []string, stderr io.Writer) int {
 	}
 
 	if *trim {
-		go trimMemory(srv.Done(), time.Second, log)
+		go trimMemory(srv.Done(), 250*time.Millisecond, log)
 	}
 	select {
 	case s := <-sig:
@@ -226,12 +226,15 @@ var freeOSMemory = debug.FreeOSMemory
 // server's steady state allocates nothing (ingest is allocation-free), so
 // the headroom the GC keeps after a burst (a heap goal of twice the live
 // heap) would stay resident for good: with 10,000 clients holding full
-// rings that is as much RSS again as the data. Once a second it reads
-// runtime/metrics; when under 1 MiB was allocated since the last look and
-// the heap holds more than 1.125 x live + 4 MiB, it runs
-// debug.FreeOSMemory (one forced GC, concurrent with the loop). A looser
-// bound (1.25 x live + 16 MiB) let a run of load (d) keep 12.2 KiB per
-// client instead of 10.5 whenever the last GC had left less garbage.
+// rings that is as much RSS again as the data. Every `every` (250 ms) it
+// reads runtime/metrics; when less than 1 MiB a second was allocated since
+// the last look and the heap holds more than 1.0625 x live + 2 MiB, it
+// runs debug.FreeOSMemory (one forced GC, concurrent with the loop). Looser
+// bounds (1.25 x live + 16 MiB, then 1.125 x live + 4 MiB) let some runs of
+// load (d) keep 12.2 and 10.6 KiB per client instead of 10.1, when garbage
+// made after an earlier trim stayed under them. A server that allocates
+// just under 1 MiB a second trims about every 8 s at 95 MiB live: one
+// forced GC each time.
 func trimMemory(done <-chan struct{}, every time.Duration, log zerolog.Logger) {
 	samples := []metrics.Sample{
 		{Name: "/gc/heap/allocs:bytes"},
@@ -252,9 +255,9 @@ func trimMemory(done <-chan struct{}, every time.Duration, log zerolog.Logger) {
 		metrics.Read(samples)
 		allocs, live := samples[0].Value.Uint64(), samples[1].Value.Uint64()
 		held := samples[2].Value.Uint64() + samples[3].Value.Uint64() + samples[4].Value.Uint64()
-		quiet := allocs-lastAllocs < 1<<20
+		quiet := float64(allocs-lastAllocs) < float64(1<<20)*every.Seconds()
 		lastAllocs = allocs
-		if quiet && held > live+live/8+4<<20 {
+		if quiet && held > live+live/16+2<<20 {
 			start := time.Now()
 			freeOSMemory()
 			log.Debug().Uint64("held", held).Uint64("live", live).Dur("took", time.Since(start)).Msg("returned free heap to the OS")

@@ -406,6 +406,8 @@ func TestParseSize(t *testing.T) {
 	}
 }
 
+var trimSink [][]byte
+
 // TestTrimMemory drops a burst of garbage and checks that trimMemory, once
 // allocation has stopped, hands the freed heap back to the OS.
 func TestTrimMemory(t *testing.T) {
@@ -418,13 +420,12 @@ func TestTrimMemory(t *testing.T) {
 		return s[0].Value.Uint64()
 	}
 
-	garbage := make([][]byte, 64)
-	for i := range garbage {
-		garbage[i] = make([]byte, 1<<20)
-		garbage[i][0] = 1
+	trimSink = make([][]byte, 64) // a global, so the compiler cannot free it early
+	for i := range trimSink {
+		trimSink[i] = make([]byte, 1<<20)
 	}
 	base := released()
-	garbage = nil
+	trimSink = nil
 	runtime.GC() // the 64 MiB is now free but still held
 
 	done := make(chan struct{})
