@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/logatron/logatron/loop"
 	"github.com/panjf2000/gnet/v2"
 	"github.com/panjf2000/gnet/v2/pkg/logging"
 )
@@ -78,7 +79,9 @@ func startCeiling(dataAddr, adminAddr string) (*ceiling, error) {
 		return nil, err
 	}
 	go func() {
-		h.done <- gnet.Run(h, "tcp://"+dataAddr, gnet.WithMulticore(false), gnet.WithNumEventLoop(1), gnet.WithReuseAddr(true), gnet.WithLogLevel(logging.ErrorLevel))
+		h.done <- gnet.Run(h, "tcp://"+dataAddr, gnet.WithMulticore(false), gnet.WithNumEventLoop(1), gnet.WithReuseAddr(true),
+			gnet.WithReadBufferCap(loop.ReadSize), // as logatron reads, so the ceiling stays the same loop's bound
+			gnet.WithLogLevel(logging.ErrorLevel))
 	}()
 	select {
 	case <-h.booted:

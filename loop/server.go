@@ -157,6 +157,15 @@ func defaultMaxClients(reserve int) int {
 // configuration left it 0).
 func (s *Server) MaxClients() int { return s.cfg.MaxClients }
 
+// ReadSize is the most the loop reads from one socket at a time (gnet's
+// default is 64 KiB). A client sending flat out then costs a quarter of
+// the read system calls and loop rounds, and its ring takes only the last
+// entries of each read (the rest would be evicted by the same read); with
+// 100 clients pipelining 64-byte lines the server's CPU per line fell from
+// 43-56 ns to 36-39 ns. The buffer is one per loop. Admin requests do not
+// wait for the longer rounds: they are polled between reads.
+const ReadSize = 256 << 10
+
 // Start binds the listeners and runs the event loop in the background. It
 // returns once the server accepts connections, or with the reason it cannot.
 func (s *Server) Start() error {
@@ -173,6 +182,7 @@ func (s *Server) Start() error {
 		gnet.WithLoadBalancing(gnet.LeastConnections),
 		gnet.WithLogger(gnetLogger{s.log}),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithReadBufferCap(ReadSize),
 	}
 	// No gnet.WithTCPKeepAlive: gnet v2.9.7 applies it to each listening
 	// socket right after opening it, even when the open failed, so a bind
