@@ -159,8 +159,12 @@ func FuzzUTF8(f *testing.F) {
 	f.Add([]byte("a\xff\xfe\xe2\x82b"), 4)
 	f.Add([]byte("a\xf0\x9f\x8c"), 10)
 	f.Fuzz(func(t *testing.T, p []byte, n int) {
-		if want := bytes.IndexFunc(p, func(r rune) bool { return r >= utf8.RuneSelf }) < 0; ASCII(p) != want {
-			t.Fatalf("ASCII(%q) = %v", p, ASCII(p))
+		want := bytes.IndexFunc(p, func(r rune) bool { return r >= utf8.RuneSelf })
+		if want < 0 {
+			want = len(p)
+		}
+		if asciiPrefix(p) != want {
+			t.Fatalf("asciiPrefix(%q) = %d, first non-ASCII byte at %d", p, asciiPrefix(p), want)
 		}
 		if ValidUTF8(p) != utf8.Valid(p) {
 			t.Fatalf("ValidUTF8(%q) = %v, utf8.Valid says %v", p, ValidUTF8(p), utf8.Valid(p))

@@ -95,11 +95,6 @@ func ValidUTF8(p []byte) bool {
 	return n == len(p) || utf8.Valid(p[n:])
 }
 
-// ASCII reports whether every byte of p is below 0x80, 32 bytes per step:
-// a whole read of log lines can be checked at once, so that none of its
-// lines needs a check of its own.
-func ASCII(p []byte) bool { return asciiPrefix(p) == len(p) }
-
 // asciiPrefix returns the index of the first byte of p that is not ASCII,
 // or len(p).
 func asciiPrefix(p []byte) int {

@@ -156,16 +156,19 @@ func (st *store) ingest(d *dataConn, buf []byte, now int64) gnet.Action {
 // complete lines of read from offset i on straight out of it (the Framer is
 // at a line start, so none of them began in an earlier read) and returns
 // the offset of the first line that is unfinished or longer than max-line,
-// which is left to the Framer. A plain "LOG <message>" line in valid UTF-8
-// is counted and, when nobody watches, put on the pending list; any other
-// line goes through command as usual, after the pending messages, so the
-// ring sees every message in order.
+// which is left to the Framer. A plain "LOG <message>" line is counted and,
+// when nobody watches, put on the pending list; any other line goes through
+// command as usual, after the pending messages, so the ring sees every
+// message in order.
 func (st *store) wholeLines(d *dataConn, read []byte, i int, now int64) int {
 	p := &st.pend
 	p.read, p.ts = read, now
-	// One check of the whole rest of the read spares each line its own.
-	ascii := codec.ASCII(read[i:])
 	watched := st.watch.active()
+	// A pending message is checked for UTF-8 only if it is kept (in
+	// flushPending): repair at most triples a message, so one of up to a
+	// third of msgMax cannot come out truncated, and the counters do not
+	// depend on its bytes.
+	lateCheck := st.msgMax / 3
 	logs := 0
 	for {
 		n := bytes.IndexByte(read[i:], '\n')
@@ -185,10 +188,10 @@ func (st *store) wholeLines(d *dataConn, read []byte, i int, now int64) int {
 		case !ok || len(msg) > st.msgMax:
 			st.flushPending(d)
 			st.command(d, line, false, now)
-		case !ascii && !codec.ValidUTF8(msg):
-			st.flushPending(d)
-			st.storeLog(d, msg, false, now)
 		case watched:
+			st.storeLog(d, msg, false, now)
+		case len(msg) > lateCheck && !codec.ValidUTF8(msg):
+			st.flushPending(d)
 			st.storeLog(d, msg, false, now)
 		default:
 			logs++
@@ -240,7 +243,12 @@ func (st *store) flushPending(d *dataConn) {
 	}
 	for _, x := range s[k:] {
 		off := int(x >> 32)
-		d.ring.Push(p.ts, p.read[off:off+int(uint32(x))])
+		msg := p.read[off : off+int(uint32(x))]
+		if !codec.ValidUTF8(msg) {
+			st.scratch = codec.AppendValidUTF8(st.scratch[:0], msg)
+			msg = st.scratch
+		}
+		d.ring.Push(p.ts, msg)
 	}
 	p.spans = s[:0]
 }
