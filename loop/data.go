@@ -241,6 +241,11 @@ func (st *store) flushPending(d *dataConn) {
 		kept += size
 		k--
 	}
+	if k > 0 {
+		// Pushing the skipped messages would have evicted every older
+		// entry before them; keeping those would leave a gap in the log.
+		d.ring.Clear()
+	}
 	for _, x := range s[k:] {
 		off := int(x >> 32)
 		msg := p.read[off : off+int(uint32(x))]

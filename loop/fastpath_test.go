@@ -43,7 +43,20 @@ func TestIngestFastPath(t *testing.T) {
 					slow.ingest(sd, input[i:i+1], 1)
 				}
 
+				// Every message stored, in order: no cap binds this store.
+				all := func() []string {
+					c := cfg
+					c.Buffer, c.BufferBytes = 1<<20, 1<<30
+					st, d := newTestClient(&c)
+					st.ingest(d, input, 1)
+					return ringOf(d)
+				}()
 				got, want := ringOf(fd), ringOf(sd)
+				for _, r := range [][]string{got, want} {
+					if len(r) > len(all) || !slices.Equal(r, all[len(all)-len(r):]) {
+						t.Fatalf("seed %d: a ring is not the newest messages without a gap: %.300q", seed, r)
+					}
+				}
 				if tc.bytesCap < 1<<20 {
 					// Under the byte cap, how many old entries fit depends on
 					// where messages landed in the ring (it never splits one

@@ -105,6 +105,10 @@ func (r *Ring) Reset() {
 	*r = Ring{maxEntries: r.maxEntries, maxBytes: r.maxBytes}
 }
 
+// Clear drops all entries but keeps the backing arrays, for a caller that
+// knows the entries it is about to push would evict every one of them.
+func (r *Ring) Clear() { r.head, r.n, r.used, r.start, r.end = 0, 0, 0, 0, 0 }
+
 // Push appends an entry with timestamp ts and a copy of msg, evicting the
 // oldest entries as needed to respect both caps. The new entry is always
 // stored.

@@ -518,3 +518,21 @@ func TestMetaPacking(t *testing.T) {
 		}
 	}
 }
+
+func TestClear(t *testing.T) {
+	r := New(10, 100)
+	fill(&r, 25) // wrapped
+	foot := r.Footprint()
+	r.Clear()
+	if r.Len() != 0 || r.Bytes() != 0 || r.Footprint() != foot {
+		t.Fatalf("after Clear: Len %d Bytes %d Footprint %d (was %d)", r.Len(), r.Bytes(), r.Footprint(), foot)
+	}
+	r.Range(0, func(int64, []byte) bool { t.Fatal("an entry after Clear"); return false })
+	r.Push(7, []byte("x"))
+	r.Push(8, []byte("yz"))
+	var got []string
+	r.Range(0, func(ts int64, msg []byte) bool { got = append(got, fmt.Sprint(ts, string(msg))); return true })
+	if fmt.Sprint(got) != "[7x 8yz]" || r.Footprint() != foot {
+		t.Fatalf("after Clear and two pushes: %v, Footprint %d", got, r.Footprint())
+	}
+}
