@@ -108,7 +108,14 @@ func (w *watchers) fanout(kind query.EventKind, ts int64, name string, a, b []by
 			if len(*buf) == 0 {
 				*buf = query.AppendEvent(*buf, x.format, &w.clock, ts, kind, name, a, b)
 			}
-			if ok = len(x.batch)+len(*buf) <= w.limit; ok {
+			if len(x.batch)+len(*buf) > w.limit/handOver {
+				// A long read can bring more events than watch-buffer: hand
+				// the batch over now, so the reader drains it while the loop
+				// goes on, and only a reader that owes watch-buffer is dropped.
+				ok = x.stream.push(x.batch, w.limit)
+				x.batch = x.batch[:0]
+			}
+			if ok {
 				x.batch = append(x.batch, *buf...)
 				w.dirty = true
 			}
@@ -119,6 +126,10 @@ func (w *watchers) fanout(kind query.EventKind, ts int64, name string, a, b []by
 		}
 	}
 }
+
+// handOver: a watcher's batch is handed to its stream before the end of a
+// read once it would pass 1/handOver of watch-buffer.
+const handOver = 8
 
 // flush hands each byte watcher its pending batch.
 func (w *watchers) flush() {
