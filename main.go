@@ -228,20 +228,19 @@ var freeOSMemory = debug.FreeOSMemory
 // heap) would stay resident for good: with 10,000 clients holding full
 // rings that is as much RSS again as the data. Every `every` (250 ms) it
 // reads runtime/metrics; when less than 1 MiB a second was allocated since
-// the last look and the heap holds more than 1.0625 x live + 2 MiB, it
-// runs debug.FreeOSMemory (one forced GC, concurrent with the loop). Looser
-// bounds (1.25 x live + 16 MiB, then 1.125 x live + 4 MiB) let some runs of
-// load (d) keep 12.2 and 10.6 KiB per client instead of 10.1, when garbage
-// made after an earlier trim stayed under them. A server that allocates
-// just under 1 MiB a second trims about every 8 s at 95 MiB live: one
-// forced GC each time.
+// the last look and what a trim can give back (free pages, and objects
+// beyond the last GC's live heap) exceeds live/16 + 2 MiB, it runs
+// debug.FreeOSMemory (one forced GC, concurrent with the loop). Space
+// inside pages that still hold live objects cannot be given back, so it
+// does not count: otherwise a fragmented heap would be trimmed every
+// 250 ms for nothing. A looser bound (1/4 of live + 16 MiB over the whole
+// heap) let some runs of load (d) keep 12.2 KiB per client instead of 10.1.
 func trimMemory(done <-chan struct{}, every time.Duration, log zerolog.Logger) {
 	samples := []metrics.Sample{
 		{Name: "/gc/heap/allocs:bytes"},
 		{Name: "/gc/heap/live:bytes"},
 		{Name: "/memory/classes/heap/objects:bytes"},
 		{Name: "/memory/classes/heap/free:bytes"},
-		{Name: "/memory/classes/heap/unused:bytes"},
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -254,13 +253,14 @@ func trimMemory(done <-chan struct{}, every time.Duration, log zerolog.Logger) {
 		}
 		metrics.Read(samples)
 		allocs, live := samples[0].Value.Uint64(), samples[1].Value.Uint64()
-		held := samples[2].Value.Uint64() + samples[3].Value.Uint64() + samples[4].Value.Uint64()
+		objects, free := samples[2].Value.Uint64(), samples[3].Value.Uint64()
+		reclaimable := free + objects - min(objects, live)
 		quiet := float64(allocs-lastAllocs) < float64(1<<20)*every.Seconds()
 		lastAllocs = allocs
-		if quiet && held > live+live/16+2<<20 {
+		if quiet && reclaimable > live/16+2<<20 {
 			start := time.Now()
 			freeOSMemory()
-			log.Debug().Uint64("held", held).Uint64("live", live).Dur("took", time.Since(start)).Msg("returned free heap to the OS")
+			log.Debug().Uint64("reclaimable", reclaimable).Uint64("live", live).Dur("took", time.Since(start)).Msg("returned free heap to the OS")
 		}
 	}
 }

@@ -428,9 +428,9 @@ func TestTrimMemory(t *testing.T) {
 	trimSink = nil
 	runtime.GC() // the 64 MiB is now free but still held
 
-	done := make(chan struct{})
-	defer close(done)
-	go trimMemory(done, 20*time.Millisecond, zerolog.Nop())
+	done, stopped := make(chan struct{}), make(chan struct{})
+	defer func() { close(done); <-stopped }() // before the deferred restore of freeOSMemory
+	go func() { trimMemory(done, 20*time.Millisecond, zerolog.Nop()); close(stopped) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for calls.Load() == 0 || released() < base+32<<20 {
 		if time.Now().After(deadline) {
