@@ -126,7 +126,7 @@ type adminPoll struct {
 	byFd   map[int]*adminConn
 	events []unix.EpollEvent
 	buf    []byte
-	last   int64 // Unix ns of the last check
+	last   time.Time // the last check (its monotonic reading is compared)
 	reads  uint64
 }
 
@@ -171,10 +171,10 @@ func (p *adminPoll) remove(a *adminConn) {
 const adminPollEvery = 250 * time.Microsecond
 
 // pollAdmin reads and handles the admin sockets that have input, if the
-// last check was adminPollEvery ago or more (now is Unix ns).
-func (st *store) pollAdmin(now int64) {
+// last check was adminPollEvery ago or more.
+func (st *store) pollAdmin(now time.Time) {
 	p := &st.apoll
-	if p.ep < 0 || now-p.last < int64(adminPollEvery) {
+	if p.ep < 0 || now.Sub(p.last) < adminPollEvery {
 		return
 	}
 	p.last = now

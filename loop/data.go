@@ -120,7 +120,7 @@ func (st *store) dataTraffic(d *dataConn) gnet.Action {
 	t := time.Now()
 	act := st.ingest(d, buf, t.UnixMilli())
 	st.watch.flush()
-	st.pollAdmin(t.UnixNano())
+	st.pollAdmin(t)
 	return act
 }
 

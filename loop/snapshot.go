@@ -36,18 +36,20 @@ func (d *dataConn) info() query.ClientInfo {
 }
 
 // peer is a client's remote address as the loop hands it out: an IPv4
-// address packed as in dataConn.v4, or else the conn's own net.Addr. Its
-// text is made off the loop.
+// address packed as in dataConn.v4, whose text is made off the loop, or
+// else the address's text, made on the loop: gnet may recycle the bytes of
+// an IPv6 zone once the connection closes, so its net.Addr must not be
+// read elsewhere.
 type peer struct {
 	v4   uint64
-	addr net.Addr
+	text string
 }
 
 func (d *dataConn) peer() peer {
 	if d.v4 != 0 || d.c == nil {
 		return peer{v4: d.v4}
 	}
-	return peer{addr: d.c.RemoteAddr()}
+	return peer{text: string(appendAddr(nil, d.c.RemoteAddr()))}
 }
 
 // packV4 packs a TCP peer's IPv4 address and port as ip<<16|port; 0 for
@@ -93,7 +95,7 @@ func fillAddrs(cs []query.ClientInfo, peers []peer) {
 // appendPeer appends a peer's address text, as net.TCPAddr.String would.
 func appendPeer(dst []byte, p peer) []byte {
 	if p.v4 == 0 {
-		return appendAddr(dst, p.addr)
+		return append(dst, p.text...)
 	}
 	ip := p.v4 >> 16
 	for shift := 24; shift >= 0; shift -= 8 {

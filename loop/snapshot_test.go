@@ -19,7 +19,7 @@ func TestPeerText(t *testing.T) {
 	} {
 		p := peer{v4: packV4(a)}
 		if p.v4 == 0 {
-			p.addr = a
+			p.text = string(appendAddr(nil, a))
 		}
 		if got := string(appendPeer(nil, p)); got != a.String() {
 			t.Errorf("%v: %q", a, got)
