@@ -42,7 +42,8 @@ func (l *rawLog) String() string {
 	return l.b.String()
 }
 
-// startCapture is start for a given binary, also keeping the raw stderr.
+// startCapture runs bin with args, collects its JSON log lines and keeps
+// its raw stderr.
 func startCapture(t *testing.T, bin string, args ...string) (*proc, *rawLog) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)

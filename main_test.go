@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -72,40 +71,10 @@ type proc struct {
 // loopbackArgs keep a test's process off the default ports.
 var loopbackArgs = []string{"-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-http", "", "-log-format", "json"}
 
+// start runs the test binary with args and collects its JSON log lines.
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary(t), args...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{t: t, cmd: cmd, logs: make(chan map[string]any, 1000), done: make(chan struct{})}
-	go func() {
-		s := bufio.NewScanner(stderr)
-		for s.Scan() {
-			var m map[string]any
-			if err := json.Unmarshal(s.Bytes(), &m); err != nil {
-				m = map[string]any{"not_json": s.Text()}
-			}
-			select {
-			case p.logs <- m:
-			default: // nobody is reading the log any more
-			}
-		}
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			cmd.Process.Kill()
-			<-p.done
-		}
-	})
+	p, _ := startCapture(t, binary(t), args...)
 	return p
 }
 
