@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/logatron/logatron/codec"
 	"github.com/logatron/logatron/ringbuf"
@@ -203,8 +202,8 @@ func (st *store) wholeLines(d *dataConn, read []byte, i int, now int64) int {
 	}
 }
 
-// maxPending is the pending list's capacity: a full 64 KiB read of short
-// lines flushes it a few times, and it costs 32 KiB once per server.
+// maxPending is the pending list's capacity: a full read (ReadSize) of
+// short lines flushes it a few times, and it costs 32 KiB once per server.
 const maxPending = 4096
 
 // pending is the plain LOG messages of the read being handled that are not
@@ -248,12 +247,7 @@ func (st *store) flushPending(d *dataConn) {
 	}
 	for _, x := range s[k:] {
 		off := int(x >> 32)
-		msg := p.read[off : off+int(uint32(x))]
-		if !codec.ValidUTF8(msg) {
-			st.scratch = codec.AppendValidUTF8(st.scratch[:0], msg)
-			msg = st.scratch
-		}
-		d.ring.Push(p.ts, msg)
+		d.ring.Push(p.ts, st.validUTF8(p.read[off:off+int(uint32(x))]))
 	}
 	p.spans = s[:0]
 }
@@ -333,10 +327,7 @@ func (st *store) storeLog(d *dataConn, msg []byte, long bool, now int64) {
 		// The Framer cut the line at max-line bytes, maybe inside a rune.
 		msg = codec.TruncateUTF8(msg, st.msgMax)
 	}
-	if !codec.ValidUTF8(msg) {
-		st.scratch = codec.AppendValidUTF8(st.scratch[:0], msg)
-		msg = st.scratch
-	}
+	msg = st.validUTF8(msg)
 	if len(msg) > st.msgMax {
 		msg = codec.TruncateUTF8(msg, st.msgMax)
 		cut = true
@@ -349,6 +340,17 @@ func (st *store) storeLog(d *dataConn, msg []byte, long bool, now int64) {
 	st.watch.emit(eventLog, now, d.name, msg, nil)
 }
 
+// validUTF8 returns b if it is valid UTF-8, else a copy with each run of
+// invalid bytes replaced by U+FFFD, in the store's reused scratch buffer (valid
+// until the next call).
+func (st *store) validUTF8(b []byte) []byte {
+	if codec.ValidUTF8(b) {
+		return b
+	}
+	st.scratch = codec.AppendValidUTF8(st.scratch[:0], b)
+	return st.scratch
+}
+
 func (st *store) set(d *dataConn, key, val []byte, now int64) {
 	if d.keys == nil {
 		d.keys = make(map[string]string)
@@ -358,10 +360,7 @@ func (st *store) set(d *dataConn, key, val []byte, now int64) {
 		st.fail(d, "too many keys: max-keys is "+strconv.Itoa(st.cfg.MaxKeys))
 		return
 	}
-	if !utf8.Valid(val) {
-		st.scratch = codec.AppendValidUTF8(st.scratch[:0], val)
-		val = st.scratch
-	}
+	val = st.validUTF8(val)
 	if !exists || old != string(val) {
 		d.keys[string(key)] = string(val)
 	}

@@ -3,9 +3,9 @@
 // evicts the oldest first.
 //
 // A Ring is bounded both by entry count and by total message bytes. Its
-// backing arrays start empty and grow fourfold on demand up to the caps, so memory
-// follows what is stored, not what is allowed: a Ring that never saw a Push
-// holds no memory at all.
+// backing arrays start empty and grow fourfold on demand up to the caps, so
+// memory follows what is stored, not what is allowed: a Ring that never saw
+// a Push holds no memory at all.
 //
 // The stored data contains no Go pointers per entry (one byte array and one
 // integer array), which keeps the garbage collector's work independent of
