@@ -112,8 +112,7 @@ func (w *watchers) fanout(kind query.EventKind, ts int64, name string, a, b []by
 				// A long read can bring more events than watch-buffer: hand
 				// the batch over now, so the reader drains it while the loop
 				// goes on, and only a reader that owes watch-buffer is dropped.
-				ok = x.stream.push(x.batch, w.limit)
-				x.batch = x.batch[:0]
+				ok = x.hand(w.limit)
 			}
 			if ok {
 				x.batch = append(x.batch, *buf...)
@@ -142,13 +141,19 @@ func (w *watchers) flush() {
 		if len(x.batch) == 0 {
 			continue
 		}
-		ok := x.stream.push(x.batch, w.limit)
-		x.batch = x.batch[:0]
-		if !ok {
+		if !x.hand(w.limit) {
 			w.drop(i, "slow consumer: watch-buffer exceeded")
 			i--
 		}
 	}
+}
+
+// hand gives a byte watcher's batch to its stream; false means the reader
+// would owe more than limit.
+func (x *watcher) hand(limit int) bool {
+	ok := x.stream.push(x.batch, limit)
+	x.batch = x.batch[:0]
+	return ok
 }
 
 func (w *watchers) add(x *watcher) { w.list = append(w.list, x) }
