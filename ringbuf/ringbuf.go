@@ -201,6 +201,71 @@ func (r *Ring) PushLast(ts int64, n int, size func(i int) int, msg func(i int) [
 	return first
 }
 
+// Extend appends b to the newest entry, which keeps its timestamp: a
+// message continued by a later line (a stack trace sent line by line) stays
+// one entry. When the bytes after the newest message are free and the byte
+// cap allows, b is copied there and nothing else moves; otherwise the
+// newest entry is taken out and pushed again whole, built in scratch (the
+// caller's reusable buffer, returned for the next call), and Push evicts as
+// usual. The entry is cut as Push cuts a message longer than the byte cap.
+// Extend on an empty Ring is a Push of b with timestamp ts.
+func (r *Ring) Extend(ts int64, b, scratch []byte) []byte {
+	if r.n == 0 {
+		r.Push(ts, b)
+		return scratch
+	}
+	i := r.head + r.n - 1
+	if i >= len(r.meta) {
+		i -= len(r.meta)
+	}
+	size := r.size(i)
+	room := len(r.data) - r.end
+	if r.wrapped() {
+		room = r.start - r.end
+	}
+	if len(b) <= room && r.used+len(b) <= r.maxBytes && size+len(b) <= MaxMessage {
+		copy(r.data[r.end:], b)
+		r.end += len(b)
+		r.used += len(b)
+		r.meta[i] += uint64(len(b))
+		return scratch
+	}
+	off := r.end - size
+	scratch = append(append(scratch[:0], r.data[off:r.end]...), b...)
+	r.dropNewest()
+	r.Push(int64(r.meta[i]>>lenBits), scratch)
+	return scratch
+}
+
+// dropNewest removes the newest entry. Where the one before it ends is not
+// stored (the newest may have been placed at 0 after a gap), so it is found
+// by walking the entries, as Range does: O(entries), only on Extend's slow
+// path.
+func (r *Ring) dropNewest() {
+	i := r.head + r.n - 1
+	if i >= len(r.meta) {
+		i -= len(r.meta)
+	}
+	r.used -= r.size(i)
+	r.n--
+	if r.n == 0 {
+		r.head, r.start, r.end = 0, 0, 0
+		return
+	}
+	off, j, c := r.start, r.head, len(r.data)
+	for range r.n {
+		size := r.size(j)
+		if off+size > c {
+			off = 0
+		}
+		off += size
+		if j++; j == len(r.meta) {
+			j = 0
+		}
+	}
+	r.end = off
+}
+
 // wrapped reports whether the live bytes run past the end of data and
 // continue at 0. Unwrapped messages are back to back, so their bytes total
 // exactly end-start; a wrap always leaves newer bytes at the front and the
