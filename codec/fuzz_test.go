@@ -30,6 +30,7 @@ func FuzzParseData(f *testing.F) {
 		"LOG", "LOG   ", "LOG \t hi there  \t", "log a\tb", "LOGX foo",
 		"SET k v w ", "SET k", "SET bad-key v", "set\tk\t\tv", "FOO bar", "\xffLOG",
 		"LOG x", "lOg  x", "LOG\tx", "LOG x ", "LOG \xff", "LO\x00 x", "LOGGx",
+		"IAM bob tok", "IAM bob tok extra", "IAM a-b.c:d", "CONT", "cont \t x y \t", "CONTX",
 	} {
 		f.Add([]byte(s))
 	}
@@ -53,9 +54,9 @@ func FuzzParseData(f *testing.F) {
 			if !ok || a1 != nil || a2 != nil {
 				t.Fatalf("%q: blank with args/ok=%v", line, ok)
 			}
-		case CmdLOG:
+		case CmdLOG, CmdCONT:
 			if !ok || blankEdges(a1) || a2 != nil {
-				t.Fatalf("%q: LOG %q ok=%v", line, a1, ok)
+				t.Fatalf("%q: %v %q ok=%v", line, cmd, a1, ok)
 			}
 			if !bytes.HasSuffix(bytes.TrimRight(line, " \t"), a1) {
 				t.Fatalf("%q: message %q is not the line's tail", line, a1)
@@ -65,8 +66,14 @@ func FuzzParseData(f *testing.F) {
 				t.Fatalf("%q: round trip %q -> %q", line, a1, m)
 			}
 		case CmdIAM:
-			if ok != ValidName(a1) || blankEdges(a1) {
-				t.Fatalf("%q: IAM %q ok=%v", line, a1, ok)
+			if bytes.ContainsAny(a1, " \t") || blankEdges(a2) || a2 != nil && len(a2) == 0 {
+				t.Fatalf("%q: IAM %q %q", line, a1, a2)
+			}
+			if ok != (ValidName(a1) && !bytes.ContainsAny(a2, " \t")) {
+				t.Fatalf("%q: IAM %q %q ok=%v", line, a1, a2, ok)
+			}
+			if len(a1) == 0 && a2 != nil {
+				t.Fatalf("%q: token without name", line)
 			}
 		case CmdSET:
 			if bytes.ContainsAny(a1, " \t") || blankEdges(a2) {
@@ -82,8 +89,8 @@ func FuzzParseData(f *testing.F) {
 			if ok || len(a1) == 0 || bytes.ContainsAny(a1, " \t") {
 				t.Fatalf("%q: unknown %q ok=%v", line, a1, ok)
 			}
-			for _, w := range []string{"log", "set", "iam"} {
-				if strings.EqualFold(string(a1), w) && len(a1) == 3 {
+			for _, w := range []string{"log", "set", "iam", "cont"} {
+				if strings.EqualFold(string(a1), w) && len(a1) == len(w) {
 					t.Fatalf("%q: %q treated as unknown", line, a1)
 				}
 			}
