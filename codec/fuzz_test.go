@@ -100,42 +100,27 @@ func FuzzParseData(f *testing.F) {
 	})
 }
 
-// FuzzParseAdmin checks that ParseAdmin never panics and only produces the
-// documented error texts.
+// FuzzParseAdmin checks that ParseAdmin never panics, that what it accepts
+// is consistent, and that it only produces the documented error texts.
 func FuzzParseAdmin(f *testing.F) {
 	for _, s := range []string{
 		"", "PING", "ping x", "HELP", "NAMES", "CLIENTS", "CLIENT bob", "CLIENT",
 		"LOG bob", "LOG bob 5", "LOG bob -5", "LOG bob 99999999999999999999", "LOG a b c",
 		"STATE x", "STATS", "DUMP", "WATCH a b", "FORMAT json", "FORMAT xml", "QUIT", "frob",
 		"\xff\xfe", "STATſ",
+		"AUTH tok==", `AUTH "a b"`, "FORGET bob", "CLIENTS web-* limit=5 after=web-1 closed=1",
+		"CLIENTS closed=1 all=1", `LOG bob 5 since=10m until=2026-11-24T00:36:25.123Z match="a \"b\" \\d"`,
+		"LOG bob since=x", "GREP (?i)err clients=a* since=1764000000000 limit=100000", "GREP ( limit=1",
+		`GREP "user=bob"`, "GREP user=bob", "WATCH a* match=x backlog=3", "CLUSTER LOG bob 3",
+		"CLUSTER DUMP", "CLUSTER", `CLIENT "unterminated`, `CLIENT a"b c"d`,
 	} {
 		f.Add([]byte(s))
 	}
-	usage := map[string]AdminCmd{
-		"usage: PING":             AdminPING,
-		"usage: HELP":             AdminHELP,
-		"usage: NAMES":            AdminNAMES,
-		"usage: CLIENTS":          AdminCLIENTS,
-		"usage: CLIENT <name>":    AdminCLIENT,
-		"usage: LOG <name> [<n>]": AdminLOG,
-		"usage: STATE <name>":     AdminSTATE,
-		"usage: STATS":            AdminSTATS,
-		"usage: DUMP":             AdminDUMP,
-		"usage: FORMAT json|text": AdminFORMAT,
-		"usage: QUIT":             AdminQUIT,
-	}
+	shortLog := "usage: LOG <name> [<n>]"
 	f.Fuzz(func(t *testing.T, line []byte) {
 		req, err := ParseAdmin(line)
 		if err == nil {
-			if req.Cmd == AdminUnknown {
-				t.Fatalf("%q: unknown without error", line)
-			}
-			if req.Cmd == AdminLOG && req.N < -1 {
-				t.Fatalf("%q: N=%d", line, req.N)
-			}
-			if req.Cmd != AdminWATCH && req.Names != nil {
-				t.Fatalf("%q: names on %v", line, req.Cmd)
-			}
+			checkRequest(t, line, req)
 			return
 		}
 		msg := err.Error()
@@ -144,19 +129,66 @@ func FuzzParseAdmin(f *testing.F) {
 		if !utf8.ValidString(msg) || strings.Contains(msg, "\n") && !bytes.Contains(line, []byte("\n")) {
 			t.Fatalf("%q: error %q not one valid line", line, msg)
 		}
-		if c, isUsage := usage[msg]; isUsage {
-			if c != req.Cmd {
+		switch {
+		case req.Cmd == AdminUnknown:
+			if want := `unknown command "` + string(AppendValidUTF8(nil, []byte(req.Word))) + `"`; msg != want {
+				t.Fatalf("%q: %q, want %q", line, msg, want)
+			}
+		case req.Cmd == AdminBlank:
+			t.Fatalf("%q: blank with error %q", line, msg)
+		case msg == usageErr[req.Cmd].Error() || msg == shortLog && req.Cmd == AdminLOG:
+		case strings.HasPrefix(msg, "usage: bad regex: "):
+			if req.Cmd != AdminLOG && req.Cmd != AdminGREP && req.Cmd != AdminWATCH {
 				t.Fatalf("%q: %q for %v", line, msg, req.Cmd)
 			}
-			return
-		}
-		if req.Cmd != AdminUnknown || !strings.HasPrefix(msg, `unknown command "`) || !strings.HasSuffix(msg, `"`) {
+		case strings.HasPrefix(msg, "usage: bad time "):
+			if req.Cmd != AdminLOG && req.Cmd != AdminGREP {
+				t.Fatalf("%q: %q for %v", line, msg, req.Cmd)
+			}
+		default:
 			t.Fatalf("%q: undocumented error %q (cmd %v)", line, msg, req.Cmd)
 		}
-		if want := `unknown command "` + string(AppendValidUTF8(nil, []byte(req.Word))) + `"`; msg != want {
-			t.Fatalf("%q: %q, want %q", line, msg, want)
-		}
 	})
+}
+
+// checkRequest checks the invariants of a request ParseAdmin accepted.
+func checkRequest(t *testing.T, line []byte, req Request) {
+	t.Helper()
+	w := adminWord(req.Cmd)
+	switch {
+	case req.Cmd == AdminBlank:
+		if len(bytes.Trim(line, " \t")) != 0 {
+			t.Fatalf("%q: blank", line)
+		}
+		return
+	case w == nil || req.Cmd == AdminCLUSTER:
+		t.Fatalf("%q: %v without error", line, req.Cmd)
+	case req.Cluster != (req.Inner != "") || req.Cluster && !w.cluster:
+		t.Fatalf("%q: cluster %v inner %q for %v", line, req.Cluster, req.Inner, req.Cmd)
+	case req.N < -1 || req.N >= 0 && req.Cmd != AdminLOG:
+		t.Fatalf("%q: N=%d", line, req.N)
+	case req.Names != nil && req.Cmd != AdminWATCH:
+		t.Fatalf("%q: names on %v", line, req.Cmd)
+	case req.Match != nil && req.Cmd != AdminLOG && req.Cmd != AdminGREP && req.Cmd != AdminWATCH:
+		t.Fatalf("%q: match on %v", line, req.Cmd)
+	case (req.Since.IsSet() || req.Until.IsSet()) && req.Cmd != AdminLOG && req.Cmd != AdminGREP:
+		t.Fatalf("%q: time window on %v", line, req.Cmd)
+	case req.Cmd == AdminGREP && (req.Limit < 0 || req.Limit > GrepMaxLimit):
+		t.Fatalf("%q: GREP limit %d", line, req.Limit)
+	case req.Cmd == AdminCLIENTS && (req.Limit < -1 || req.Closed && req.All):
+		t.Fatalf("%q: CLIENTS limit %d closed %v all %v", line, req.Limit, req.Closed, req.All)
+	case req.Cmd != AdminGREP && req.Cmd != AdminCLIENTS && req.Limit != 0:
+		t.Fatalf("%q: limit on %v", line, req.Cmd)
+	case req.Match != nil && len(req.Match.String()) > MaxRegexLen:
+		t.Fatalf("%q: regex of %d bytes", line, len(req.Match.String()))
+	}
+	// The request text of a CLUSTER request parses to the same request.
+	if req.Cluster {
+		inner, err := ParseAdmin([]byte(req.Inner))
+		if err != nil || inner.Cmd != req.Cmd || inner.Name != req.Name || inner.N != req.N || inner.Limit != req.Limit {
+			t.Fatalf("%q: inner %q parses to %+v, %v", line, req.Inner, inner, err)
+		}
+	}
 }
 
 // FuzzUTF8 checks AppendValidUTF8 against bytes.ToValidUTF8, which has the
