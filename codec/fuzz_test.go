@@ -232,3 +232,56 @@ func FuzzUTF8(f *testing.F) {
 		}
 	})
 }
+
+// FuzzProxy checks ParseProxy's guarantees on arbitrary input: it never
+// panics, never consumes more than it was given or more than the limits
+// allow, a complete header parses the same alone and whatever follows it,
+// every proper prefix of a complete header asks for more, and it waits for
+// more only within the limits.
+func FuzzProxy(f *testing.F) {
+	for _, s := range [][]byte{
+		[]byte("PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\nGET / HTTP/1.1\r\n"),
+		[]byte("PROXY TCP6 2001:db8::1 2001:db8::2 8080 2212\r\nIAM x\n"),
+		[]byte("PROXY UNKNOWN\r\n"),
+		[]byte("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n"),
+		[]byte("PROXY TCP4"),
+		[]byte("IAM bob\n"),
+		v2(0x21, 0x11, addr4),
+		v2(0x21, 0x21, addr6, tlv(0x01, []byte("h2")), tlv(0x04, nil)),
+		withCRC(v2(0x21, 0x11, addr4, tlv(0x03, []byte{0, 0, 0, 0}))),
+		v2(0x20, 0x00),
+		v2(0x21, 0x31, make([]byte, 216)),
+		v2(0x21, 0x11, addr4)[:20],
+		v2(0x21, 0x11, addr4, []byte{0x04, 0}),
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		src, n, more, err := ParseProxy(data)
+		switch {
+		case err != nil:
+			if n != 0 || more || src.IsValid() || !strings.HasPrefix(err.Error(), "proxy protocol: ") {
+				t.Fatalf("%q: error %v with n %d more %v src %v", data, err, n, more, src)
+			}
+			return
+		case more:
+			if n != 0 || src.IsValid() || len(data) >= MaxProxyHeaderLen || len(data) > 0 && data[0] == 'P' && len(data) >= MaxProxyV1Len {
+				t.Fatalf("%q: more with n %d src %v", data, n, src)
+			}
+			return
+		}
+		if n <= 0 || n > len(data) || n > MaxProxyHeaderLen || data[0] == 'P' && n > MaxProxyV1Len {
+			t.Fatalf("%q: consumed %d", data, n)
+		}
+		for _, in := range [][]byte{data[:n:n], append(data[:n:n], "IAM x\n"...)} {
+			if s2, n2, m2, e2 := ParseProxy(in); s2 != src || n2 != n || m2 || e2 != nil {
+				t.Fatalf("%q: %v %d, but %q gives %v %d %v %v", data, src, n, in, s2, n2, m2, e2)
+			}
+		}
+		for k := 0; k < n; k += max(1, n/64) {
+			if _, n2, m2, e2 := ParseProxy(data[:k]); !m2 || n2 != 0 || e2 != nil {
+				t.Fatalf("%q: prefix %d gives %d %v %v, want more", data, k, n2, m2, e2)
+			}
+		}
+	})
+}
