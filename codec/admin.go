@@ -36,33 +36,36 @@ const (
 	AdminUnknown
 )
 
-// adminWords maps an upper-case word to its command, its syntax (the text of
-// its usage error and the start of its HELP line) and the rest of its HELP
-// line; index order is HELP order. opts lists the option keys it takes.
-var adminWords = [...]struct {
+// adminSpec describes one admin command: its upper-case word, its syntax
+// (the text of its usage error and the start of its HELP line), the rest of
+// its HELP line, the option keys it takes, and whether CLUSTER runs it.
+type adminSpec struct {
 	word    string
-	cmd     AdminCmd
 	syntax  string
 	help    string
 	opts    []string
-	cluster bool // may follow CLUSTER
-}{
-	{word: "PING", cmd: AdminPING, syntax: "PING", help: "check the server answers"},
-	{word: "HELP", cmd: AdminHELP, syntax: "HELP", help: `list the commands; <t> is RFC 3339, Unix ms or an age (90s, 10m, 2h); <glob> has * and ?; <regex> is Go RE2, (?i) ignores case; quote a token with spaces as "..."`},
-	{word: "AUTH", cmd: AdminAUTH, syntax: "AUTH <token>", help: "authenticate this connection, when the server requires it"},
-	{word: "NAMES", cmd: AdminNAMES, syntax: "NAMES", help: "connected client names, sorted", cluster: true},
-	{word: "CLIENTS", cmd: AdminCLIENTS, syntax: "CLIENTS [<glob>] [limit=<n>] [after=<name>] [closed=1|all=1]", help: "one line per connected (closed=1: closed; all=1: every) client whose name matches, sorted, with its counters; page with after=", opts: []string{"limit", "after", "closed", "all"}, cluster: true},
-	{word: "CLIENT", cmd: AdminCLIENT, syntax: "CLIENT <name>", help: "details and counters of one client", cluster: true},
-	{word: "LOG", cmd: AdminLOG, syntax: "LOG <name> [<n>] [since=<t>] [until=<t>] [match=<regex>]", help: "a client's newest n (default all) entries in the window that match, oldest first", opts: []string{"since", "until", "match"}, cluster: true},
-	{word: "GREP", cmd: AdminGREP, syntax: "GREP <regex> [clients=<glob>] [since=<t>] [until=<t>] [limit=<n>]", help: "entries of every client that match, in time order: the newest limit (default 1000, at most 100000)", opts: []string{"clients", "since", "until", "limit"}, cluster: true},
-	{word: "STATE", cmd: AdminSTATE, syntax: "STATE <name>", help: "a client's key/value state, sorted by key", cluster: true},
-	{word: "STATS", cmd: AdminSTATS, syntax: "STATS", help: "server-wide counters and gauges", cluster: true},
-	{word: "DUMP", cmd: AdminDUMP, syntax: "DUMP", help: "every client's log and state as one JSON object"},
-	{word: "WATCH", cmd: AdminWATCH, syntax: "WATCH [<glob> ...] [match=<regex>] [backlog=<n>]", help: "stream events (READY, LOG, CONT, SET, CLOSE) of matching clients; match= filters LOG events; backlog= starts with up to n stored entries of each", opts: []string{"match", "backlog"}, cluster: true},
-	{word: "FORGET", cmd: AdminFORGET, syntax: "FORGET <name>", help: "remove a closed client now"},
-	{word: "CLUSTER", cmd: AdminCLUSTER, syntax: "CLUSTER NAMES|CLIENTS|CLIENT|LOG|STATE|GREP|STATS|WATCH ...", help: "run the request on every node and merge the answers"},
-	{word: "FORMAT", cmd: AdminFORMAT, syntax: "FORMAT json|text", help: "switch this connection's reply format"},
-	{word: "QUIT", cmd: AdminQUIT, syntax: "QUIT", help: "close the connection"},
+	cluster bool
+}
+
+// adminWords lists the commands in HELP order, which is AdminCmd order:
+// adminWords[i] describes AdminCmd(i+1).
+var adminWords = [...]adminSpec{
+	{word: "PING", syntax: "PING", help: "check the server answers"},
+	{word: "HELP", syntax: "HELP", help: `list the commands; <t>: RFC 3339, Unix ms or an age (10m); <glob>: * and ?; <regex>: Go RE2; "..." quotes a token`},
+	{word: "AUTH", syntax: "AUTH <token>", help: "authenticate this connection, when the server requires it"},
+	{word: "NAMES", syntax: "NAMES", help: "connected client names, sorted", cluster: true},
+	{word: "CLIENTS", syntax: "CLIENTS [<glob>] [limit=<n>] [after=<name>] [closed=1|all=1]", help: "connected clients (closed=1: closed ones, all=1: both) whose name matches, sorted, with counters", opts: []string{"limit", "after", "closed", "all"}, cluster: true},
+	{word: "CLIENT", syntax: "CLIENT <name>", help: "details and counters of one client", cluster: true},
+	{word: "LOG", syntax: "LOG <name> [<n>] [since=<t>] [until=<t>] [match=<regex>]", help: "a client's newest n entries (default all) in the window that match, oldest first", opts: []string{"since", "until", "match"}, cluster: true},
+	{word: "GREP", syntax: "GREP <regex> [clients=<glob>] [since=<t>] [until=<t>] [limit=<n>]", help: "every client's matching entries in time order, the newest limit (default 1000, max 100000)", opts: []string{"clients", "since", "until", "limit"}, cluster: true},
+	{word: "STATE", syntax: "STATE <name>", help: "a client's key/value state, sorted by key", cluster: true},
+	{word: "STATS", syntax: "STATS", help: "server-wide counters and gauges", cluster: true},
+	{word: "DUMP", syntax: "DUMP", help: "every client's log and state as one JSON object"},
+	{word: "WATCH", syntax: "WATCH [<glob> ...] [match=<regex>] [backlog=<n>]", help: "stream events (READY LOG CONT SET CLOSE) of matching clients; match= filters LOG; backlog= sends n stored entries first", opts: []string{"match", "backlog"}, cluster: true},
+	{word: "FORGET", syntax: "FORGET <name>", help: "remove a closed client now"},
+	{word: "CLUSTER", syntax: "CLUSTER NAMES|CLIENTS|CLIENT|LOG|STATE|GREP|STATS|WATCH ...", help: "run the request on every node, answers merged"},
+	{word: "FORMAT", syntax: "FORMAT json|text", help: "switch this connection's reply format"},
+	{word: "QUIT", syntax: "QUIT", help: "close the connection"},
 }
 
 // String returns the command's upper-case word ("BLANK", "UNKNOWN" for the
@@ -81,14 +84,7 @@ func (c AdminCmd) String() string {
 }
 
 // adminWord is c's row of adminWords, nil for the non-commands.
-func adminWord(c AdminCmd) *struct {
-	word    string
-	cmd     AdminCmd
-	syntax  string
-	help    string
-	opts    []string
-	cluster bool
-} {
+func adminWord(c AdminCmd) *adminSpec {
 	if c > AdminBlank && c < AdminUnknown {
 		return &adminWords[c-1]
 	}
@@ -153,8 +149,8 @@ var AdminHelp = func() []string {
 // their texts are the protocol. usageErr[c] is "usage: " and c's syntax.
 var (
 	usageErr = func() (e [AdminUnknown]error) {
-		for _, w := range adminWords {
-			e[w.cmd] = errors.New("usage: " + w.syntax)
+		for i, w := range adminWords {
+			e[i+1] = errors.New("usage: " + w.syntax)
 		}
 		return e
 	}()
@@ -181,7 +177,8 @@ var (
 //     line's first part), e.g. `usage: CLIENT <name>`, `usage: PING`,
 //     `usage: FORMAT json|text`. That covers a wrong number of arguments,
 //     an unknown or repeated option, a bad number (limit= over GrepMaxLimit
-//     for GREP), a flag other than 0/1, closed=1 with all=1, and an
+//     for GREP), a flag other than 1, 0, true or false, closed=1 with
+//     all=1, and an
 //     unterminated quote.
 //
 // The command word is a plain token, ASCII case-insensitive. The tokens
@@ -242,9 +239,9 @@ func ParseAdmin(line []byte) (Request, error) {
 
 // lookupAdmin returns the command a word names, AdminUnknown for none.
 func lookupAdmin(word []byte) AdminCmd {
-	for _, w := range adminWords {
+	for i, w := range adminWords {
 		if asciiEqualFold(word, w.word) {
-			return w.cmd
+			return AdminCmd(i + 1)
 		}
 	}
 	return AdminUnknown
