@@ -67,8 +67,8 @@ func AppendEvent(dst []byte, f Format, clock *Clock, ts int64, kind EventKind, c
 //	EventClose  a reason     "<ts> CLOSE <client> <reason>"  {..,"event":"close",..,"reason":..}
 //	EventReady  -            "<ts> READY <client>"           {..,"event":"ready",..}
 //
-// A CLOSE with an empty reason prints "<ts> CLOSE <client>" in text (JSON
-// "reason":""). When node is set (CLUSTER WATCH) the text names the client
+// A CLOSE with an empty reason is written as in version 1: no reason in
+// text or JSON (every close of version 2 has one). When node is set (CLUSTER WATCH) the text names the client
 // "<client>@<node>" and JSON adds "node" after "client". Text is escaped
 // (AppendEscaped), JSON exact. clock may be nil.
 func AppendNodeEvent(dst []byte, f Format, clock *Clock, ts int64, kind EventKind, node, client string, a, b []byte) []byte {
@@ -93,8 +93,10 @@ func AppendNodeEvent(dst []byte, f Format, clock *Clock, ts int64, kind EventKin
 			dst = append(dst, `,"value":`...)
 			dst = AppendJSONString(dst, b)
 		case EventClose:
-			dst = append(dst, `,"reason":`...)
-			dst = AppendJSONString(dst, a)
+			if len(a) > 0 {
+				dst = append(dst, `,"reason":`...)
+				dst = AppendJSONString(dst, a)
+			}
 		}
 		return append(dst, "}\n"...)
 	}

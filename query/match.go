@@ -128,9 +128,10 @@ func segIndex(seg, s string) int {
 //
 //   - a plain literal ("connection refused", `\Qa.b\E`) is matched by a
 //     substring search, never by the regex engine;
-//   - a case-insensitive literal ("(?i)error") whose letters fold only
-//     within ASCII (every letter but k and s, which also fold to U+212A and
-//     U+017F) is matched by an ASCII case-folding search;
+//   - a case-insensitive ASCII literal ("(?i)error") is matched by an ASCII
+//     case-folding search; k and s also fold to U+212A (Kelvin sign) and
+//     U+017F (long s), so for a literal with k or s a message that holds
+//     one of those and no ASCII match goes to the regex;
 //   - otherwise, the longest literal the regex requires in every match (a
 //     literal piece of its top-level concatenation, as "timeout" in
 //     "error.*timeout") is searched first, and the regex runs only on
@@ -143,9 +144,10 @@ func segIndex(seg, s string) int {
 // use.
 type Matcher struct {
 	re      *regexp.Regexp
-	lit     []byte // a literal every match contains; lower-case ASCII when fold
-	fold    bool   // lit is matched ignoring ASCII case
-	literal bool   // a message matches exactly when it contains lit
+	lit     []byte   // a literal every match contains; lower-case ASCII when fold
+	fold    bool     // lit is matched ignoring ASCII case
+	literal bool     // a message matches exactly when it contains lit
+	exotic  [][]byte // fold: U+212A if lit has k, U+017F if it has s
 }
 
 // NewMatcher wraps re; nil means "match everything".
@@ -197,6 +199,14 @@ func NewMatcher(re *regexp.Regexp) Matcher {
 		return m
 	}
 	m.lit, m.fold = best, bestFold
+	if bestFold {
+		if bytes.IndexByte(best, 'k') >= 0 {
+			m.exotic = append(m.exotic, []byte("\u212a"))
+		}
+		if bytes.IndexByte(best, 's') >= 0 {
+			m.exotic = append(m.exotic, []byte("\u017f"))
+		}
+	}
 	m.literal = whole && len(subs) > 0
 	return m
 }
@@ -210,7 +220,7 @@ func uncapture(r *syntax.Regexp) *syntax.Regexp {
 }
 
 // searchable returns the literal runes as bytes to search for: as they are,
-// or lower-cased when fold, if every rune folds only to ASCII.
+// or lower-cased when fold, if they are all ASCII.
 func searchable(runes []rune, fold bool) ([]byte, bool) {
 	if len(runes) == 0 {
 		return nil, false
@@ -220,7 +230,7 @@ func searchable(runes []rune, fold bool) ([]byte, bool) {
 	}
 	b := make([]byte, len(runes))
 	for i, r := range runes {
-		if r >= utf8.RuneSelf || r == 'k' || r == 'K' || r == 's' || r == 'S' {
+		if r >= utf8.RuneSelf {
 			return nil, false
 		}
 		b[i] = lower(byte(r))
@@ -258,6 +268,17 @@ func indexFold(s, lit []byte) int {
 	return -1
 }
 
+// hasExotic reports whether msg holds a non-ASCII rune that folds to a
+// letter of a case-insensitive literal.
+func (m *Matcher) hasExotic(msg []byte) bool {
+	for _, e := range m.exotic {
+		if bytes.Contains(msg, e) {
+			return true
+		}
+	}
+	return false
+}
+
 // Regexp is the regex matched, nil for the zero Matcher.
 func (m *Matcher) Regexp() *regexp.Regexp { return m.re }
 
@@ -273,8 +294,11 @@ func (m *Matcher) Match(msg []byte) bool {
 		} else {
 			found = bytes.Contains(msg, m.lit)
 		}
-		if m.literal || !found {
-			return found
+		if !found && !m.hasExotic(msg) {
+			return false
+		}
+		if found && m.literal {
+			return true
 		}
 	}
 	return m.re.Match(msg)

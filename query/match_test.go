@@ -121,9 +121,9 @@ var matcherCases = []struct {
 	{"日本", "lit", []string{"in 日本 now"}, []string{"日"}},
 	{"(?i)error", "fold", []string{"ERROR: x", "an Error", "error"}, []string{"err", "erro r"}},
 	{"(?i)timeout 42", "fold", []string{"TimeOut 42s"}, []string{"timeout 43"}},
-	{"(?i)disk", "re", []string{"DISK", "dis\u212a full"}, []string{"dis"}}, // k folds to KELVIN SIGN
+	{"(?i)disk", "fold", []string{"DISK", "dis\u212a full"}, []string{"dis"}}, // k folds to KELVIN SIGN
 	{"(?i)Fail", "fold", []string{"FAIL", "fail"}, []string{"fai"}},
-	{"(?i)sync", "re", []string{"SYNC", "\u017fync"}, []string{"snc"}}, // s folds to LONG S
+	{"(?i)sync", "fold", []string{"SYNC", "\u017fync"}, []string{"snc"}}, // s folds to LONG S
 	{"^abc$", "pre", []string{"abc"}, []string{"xabc", "abcx", "xabcx"}},
 	{"^abc", "pre", []string{"abcdef"}, []string{"xabc"}},
 	{"abc$", "pre", []string{"xxabc"}, []string{"abcx"}},

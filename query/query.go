@@ -1,9 +1,13 @@
 // Package query answers operators' questions about the store: it holds the
 // plain-data snapshots that the event loop copies out of the store and renders
-// them as admin-protocol replies, in text or JSON (../shared/SPEC.md §2).
+// them as admin-protocol replies, in text or JSON (../shared/SPEC.md §2,
+// and §6, §7, §10 of version 2). It also holds the matchers queries filter
+// with: Glob for client names, Matcher for messages.
 //
 // Nothing here touches the live store. Snapshots are copies, so rendering can
-// run on any goroutine while the event loop goes on ingesting.
+// run on any goroutine while the event loop goes on ingesting. Text replies
+// never pass a control character through (AppendEscaped); JSON replies carry
+// the exact text (AppendJSONString).
 package query
 
 import (

@@ -195,7 +195,11 @@ func appendStringsJSON(dst []byte, ss []string, from int) []byte {
 // AppendClients appends the reply to CLIENTS; cs must be sorted by name.
 func AppendClients(dst []byte, f Format, cs []ClientInfo) []byte {
 	fr := Frame{Format: f}
-	dst = slices.Grow(dst, len(cs)*200) // a typical line or object, so the reply is not copied while it grows
+	per := 180 // a typical line, so that the reply is not copied while it grows
+	if f == JSON {
+		per = 300
+	}
+	dst = slices.Grow(dst, len(cs)*per)
 	dst = fr.Open(dst, len(cs))
 	var clock Clock // clients that connected together share the text of their millisecond
 	return fr.Close(AppendClientItems(dst, f, &clock, cs, 0))
