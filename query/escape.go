@@ -102,7 +102,14 @@ func appendEscapesFrom[T string | []byte](dst []byte, s T, i int, json bool) []b
 			continue
 		}
 		if c >= utf8.RuneSelf && c != 0x7f {
-			r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
+			var r rune
+			var size int
+			if c >= 0xc2 && c <= 0xdf && i+1 < len(s) && s[i+1]&0xc0 == 0x80 {
+				// Two bytes (Latin, Greek, Cyrillic, ..., and C1), decoded here.
+				r, size = rune(c&0x1f)<<6|rune(s[i+1]&0x3f), 2
+			} else {
+				r, size = utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
+			}
 			switch {
 			case r == utf8.RuneError && size == 1 && json:
 				dst = append(dst, s[start:i]...)

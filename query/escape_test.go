@@ -42,6 +42,10 @@ var escapeCases = []struct {
 	{"raw 8-bit CSI byte", "\x9b31m", `\x9b31m`},
 	{"truncated sequence", "日\xe6\x97", `日\xe6\x97`},
 	{"C1 as two raw bytes only when valid", "\xc2", `\xc2`},
+	{"lead byte then ASCII", "\xc2A", `\xc2A`},
+	{"overlong NUL", "\xc0\x80", `\xc0\x80`},
+	{"two-byte at end", "ab\xd0", `ab\xd0`},
+	{"Cyrillic and Greek", "Ошибка: λ", "Ошибка: λ"},
 	{"mixed", "x\x1b\\\u0085\n\xff✓", `x\x1b\\\u0085\n\xff✓`},
 }
 
