@@ -246,16 +246,37 @@ func lower(c byte) byte {
 }
 
 // indexFold is the first offset of lit (lower-case ASCII) in s ignoring
-// ASCII case, or -1.
+// ASCII case, or -1. Candidates are found with bytes.IndexByte, once per
+// case of lit's first byte, each scan resumed where it left off.
 func indexFold(s, lit []byte) int {
-	first := lit[0]
-	upper := first
-	if 'a' <= first && first <= 'z' {
-		upper = first - 'a' + 'A'
+	last := len(s) - len(lit) // the last offset lit can start at
+	if last < 0 {
+		return -1
 	}
-	for i := 0; i+len(lit) <= len(s); i++ {
-		if c := s[i]; c != first && c != upper {
-			continue
+	first, other := lit[0], lit[0]
+	if 'a' <= first && first <= 'z' {
+		other = first - 'a' + 'A'
+	}
+	// next[k] is the next offset >= i where the k-th case of the first byte
+	// is, -1 when there is none up to last; -2 when not looked for yet.
+	next := [2]int{-2, -2}
+	cases := [2]byte{first, other}
+	for i := 0; i <= last; {
+		for k := range next {
+			if next[k] == -2 || (next[k] >= 0 && next[k] < i) {
+				next[k] = -1
+				if j := bytes.IndexByte(s[i:last+1], cases[k]); j >= 0 {
+					next[k] = i + j
+				}
+			}
+		}
+		switch {
+		case next[0] < 0 && next[1] < 0:
+			return -1
+		case next[1] < 0 || (next[0] >= 0 && next[0] < next[1]):
+			i = next[0]
+		default:
+			i = next[1]
 		}
 		j := 1
 		for j < len(lit) && lower(s[i+j]) == lit[j] {
@@ -264,6 +285,7 @@ func indexFold(s, lit []byte) int {
 		if j == len(lit) {
 			return i
 		}
+		i++
 	}
 	return -1
 }
