@@ -204,3 +204,22 @@ func TestMatcherNoAlloc(t *testing.T) {
 		}
 	}
 }
+
+// indexFold finds the first place, as strings.Index does on lower-cased
+// ASCII text.
+func TestIndexFold(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	word := func(alphabet string, n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		return string(b)
+	}
+	for range 20000 {
+		s, lit := word("aAbB-", rng.IntN(20)), strings.ToLower(word("aAbB-", 1+rng.IntN(3)))
+		if got, want := indexFold([]byte(s), []byte(lit)), strings.Index(strings.ToLower(s), lit); got != want {
+			t.Fatalf("indexFold(%q, %q) = %d, want %d", s, lit, got, want)
+		}
+	}
+}
