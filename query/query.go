@@ -233,11 +233,3 @@ func AppendTime(dst []byte, ms int64) []byte {
 	b[20], b[21], b[22] = byte('0'+rem%1000/100), byte('0'+rem%100/10), byte('0'+rem%10)
 	return append(dst, b[:]...)
 }
-
-// textValue is how a field with no value prints in text mode.
-func textValue(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
