@@ -199,25 +199,32 @@ func TestAbuseCountersAddUp(t *testing.T) {
 }
 
 // A connection reset mid-line, and a half-close after a partial line, both
-// free the client; the partial line is not stored (a line ends with \n).
+// close the client with their reason; the partial line is not stored (a
+// line ends with \n); the name is free, and taking it resumes the client.
 func TestAbuseResetAndHalfClose(t *testing.T) {
 	s := wServer(t, nil)
 	for _, tc := range []struct {
-		name string
-		end  func(*net.TCPConn)
+		name, reason string
+		end          func(*net.TCPConn)
 	}{
-		{"reset", func(c *net.TCPConn) { _ = c.SetLinger(0); _ = c.Close() }},
-		{"halfclose", func(c *net.TCPConn) { _ = c.CloseWrite() }},
+		{"reset", "reset", func(c *net.TCPConn) { _ = c.SetLinger(0); _ = c.Close() }},
+		{"halfclose", "eof", func(c *net.TCPConn) { _ = c.CloseWrite() }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := wDial(t, s.DataAddr()).(*net.TCPConn)
 			wSend(t, c, "IAM "+tc.name+"\nLOG whole\nLOG part")
 			wUntil(t, "first line", func() bool { l, err := s.Log(tc.name, -1); return err == nil && l.Len() == 1 })
 			tc.end(c)
-			wUntil(t, "name freed", func() bool { _, err := s.ClientInfo(tc.name); return err != nil })
+			wUntil(t, "client closed", func() bool { ci, err := s.ClientInfo(tc.name); return err == nil && ci.Closed })
+			if ci, _ := s.ClientInfo(tc.name); ci.CloseReason != tc.reason || ci.Entries != 1 {
+				t.Errorf("closed with reason %q and %d entries, want %q and 1", ci.CloseReason, ci.Entries, tc.reason)
+			}
 			again := wDial(t, s.DataAddr())
 			wSend(t, again, "IAM "+tc.name+"\n")
-			wUntil(t, "name reused", func() bool { _, err := s.ClientInfo(tc.name); return err == nil })
+			wUntil(t, "name reused", func() bool { ci, err := s.ClientInfo(tc.name); return err == nil && !ci.Closed })
+			if ci, _ := s.ClientInfo(tc.name); ci.Reconnects != 1 || ci.Entries != 1 {
+				t.Errorf("resumed with %d reconnects and %d entries, want 1 and 1", ci.Reconnects, ci.Entries)
+			}
 		})
 	}
 	alive(t, s, heapBound)

@@ -411,7 +411,7 @@ func (r *responder) reply(req *codec.Request) bool {
 		}
 		return render(func(dst []byte) []byte { return query.AppendStrings(dst, f, names) })
 	case codec.AdminCLIENTS:
-		cs, err := s.ClientInfos()
+		cs, err := s.ClientInfos(Connected)
 		if err != nil {
 			return fail(err)
 		}

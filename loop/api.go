@@ -118,11 +118,21 @@ func (s *Server) withClient(name string, fn func(cl *store.Client)) error {
 	return err
 }
 
-// ClientInfos returns every client's identity and counters, sorted by name.
-func (s *Server) ClientInfos() ([]query.ClientInfo, error) {
+// Which selects clients by status: Connected, Closed or All.
+type Which = store.Which
+
+// The selections of ClientInfos.
+const (
+	Connected = store.Connected
+	Closed    = store.Closed
+	All       = store.All
+)
+
+// ClientInfos returns the selected clients' identity and counters, sorted by name.
+func (s *Server) ClientInfos(w Which) ([]query.ClientInfo, error) {
 	var cs []query.ClientInfo
 	var peers []store.Peer
-	if err := s.onLoop(func() { cs, peers = s.st.Infos() }); err != nil {
+	if err := s.onLoop(func() { cs, peers = s.st.Infos(w) }); err != nil {
 		return nil, err
 	}
 	store.FillAddrs(cs, peers)
@@ -171,7 +181,7 @@ func (s *Server) Stats() (query.Stats, error) {
 		t := s.st.Totals()
 		st = query.Stats{
 			Version:              Version,
-			Clients:              s.st.Len(),
+			Clients:              s.st.Connected(),
 			MaxClients:           s.cfg.MaxClients,
 			ClientsTotal:         t.Clients,
 			RejectedTotal:        t.Rejected,
@@ -182,6 +192,8 @@ func (s *Server) Stats() (query.Stats, error) {
 			AdminConnections:     s.admins,
 			Watchers:             s.st.Watch.Len(),
 			WatchersDroppedTotal: s.st.Watch.Dropped(),
+			ClosedClients:        s.st.Closed(),
+			ForgottenTotal:       t.Forgotten,
 		}
 	})
 	if err != nil {
@@ -240,4 +252,21 @@ func (s *Server) Subscribe(buffer int, names ...string) (*Subscription, error) {
 		return nil, err
 	}
 	return sub, nil
+}
+
+// ClientConnectedError is Forget's answer for a client that is connected.
+type ClientConnectedError struct{ Name string }
+
+func (e *ClientConnectedError) Error() string { return "client is connected: " + e.Name }
+
+// Forget removes a closed client at once. It returns a
+// *NoSuchClientError for a name the server does not hold and a
+// *ClientConnectedError for one that is connected.
+func (s *Server) Forget(name string) error {
+	connected := false
+	err := s.withClient(name, func(cl *store.Client) { connected = !s.st.Forget(cl) })
+	if err == nil && connected {
+		err = &ClientConnectedError{Name: name}
+	}
+	return err
 }

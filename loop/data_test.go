@@ -135,7 +135,7 @@ func TestSet(t *testing.T) {
 		"SET",                       // malformed: no key
 		"SET novalue",               // malformed: no value
 		"SET novalue2   \t ",        // malformed: blank value
-		"SET bad-key v",             // invalid key
+		"SET bad/key v",             // invalid key
 		"SET " + key64 + "x v",      // 65-byte key
 		"SET k\u00e9y v",            // non-ASCII key
 		"IAM bob",                   // second IAM
@@ -177,7 +177,8 @@ func TestSet(t *testing.T) {
 
 // Each non-fatal error is counted and becomes last_error; the connection stays.
 func TestDataErrors(t *testing.T) {
-	srv := startServer(t, func(c *loop.Config) { c.MaxKeys = 2; c.MaxLine = 64 })
+	// Every case reconnects as "c": with retention off, each starts afresh.
+	srv := startServer(t, func(c *loop.Config) { c.MaxKeys, c.MaxLine, c.Retain = 2, 64, 0 })
 	a := dialAdmin(t, srv)
 	for i, tc := range []struct {
 		line, lastError string
@@ -188,7 +189,7 @@ func TestDataErrors(t *testing.T) {
 		{"IAM again", "already identified as c"},
 		{"SET", "usage: SET <key> <value>"},
 		{"SET k", "usage: SET <key> <value>"},
-		{"SET bad-key v", "usage: SET <key> <value>"},
+		{"SET bad/key v", "usage: SET <key> <value>"},
 		{"SET k3 v", "too many keys: max-keys is 2"},
 		{"SET k4 " + strings.Repeat("v", 60), "line too long: SET rejected"},
 	} {
@@ -326,7 +327,8 @@ func TestRingEvictionByBytes(t *testing.T) {
 // on a UTF-8 boundary, counted, and the rest of the line is discarded.
 func TestTruncation(t *testing.T) {
 	const maxLine = 32
-	srv := startServer(t, func(c *loop.Config) { c.MaxLine = maxLine })
+	// Every case reconnects as "c": with retention off, each starts afresh.
+	srv := startServer(t, func(c *loop.Config) { c.MaxLine, c.Retain = maxLine, 0 })
 	longLines := 0
 	type tcase struct {
 		desc, msg string

@@ -133,12 +133,12 @@ func TestWatchText(t *testing.T) {
 		}
 		return m[1]
 	}
-	for _, want := range []string{"READY alice", "LOG alice from alice", "READY bob", "LOG bob hello   world", "SET bob temp 21 C", "CLOSE alice", "CLOSE bob"} {
+	for _, want := range []string{"READY alice", "LOG alice from alice", "READY bob", "LOG bob hello   world", "SET bob temp 21 C", "CLOSE alice eof", "CLOSE bob eof"} {
 		if got := read(all); got != want {
 			t.Errorf("all: got %q, want %q", got, want)
 		}
 	}
-	for _, want := range []string{"READY bob", "LOG bob hello   world", "SET bob temp 21 C", "CLOSE bob"} {
+	for _, want := range []string{"READY bob", "LOG bob hello   world", "SET bob temp 21 C", "CLOSE bob eof"} {
 		if got := read(onlyBob); got != want {
 			t.Errorf("bob only: got %q, want %q", got, want)
 		}
@@ -157,7 +157,7 @@ func TestWatchJSON(t *testing.T) {
 		{"event": "ready", "client": "bob"},
 		{"event": "log", "client": "bob", "message": "café \uFFFD \"q\""},
 		{"event": "set", "client": "bob", "key": "k", "value": "v w"},
-		{"event": "close", "client": "bob"},
+		{"event": "close", "client": "bob", "reason": "eof"},
 	}
 	for i, w := range want {
 		line, err := r.ReadString('\n')

@@ -605,13 +605,13 @@ func TestExtendNoAllocWhenWarm(t *testing.T) {
 	}
 }
 
-// TestPushLast: a batch push leaves the newest messages of the whole
+// TestKeep: a batch push (Keep, then Push of the kept ones) leaves the newest messages of the whole
 // history with no gap, asks only for the messages it keeps, and, where the
 // byte cap does not bind, ends exactly as pushing each in turn.
-func TestPushLast(t *testing.T) {
+func TestKeep(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 9))
 	for _, tc := range []struct{ entries, bytes, maxSize int }{
-		{5, 1 << 20, 50}, {128, 1 << 20, 100}, {1000, 300, 40}, {3, 17, 9},
+		{5, 1 << 20, 50}, {128, 1 << 20, 100}, {1000, 300, 40}, {3, 17, 9}, {4, 30, 100},
 	} {
 		batched, single := New(tc.entries, tc.bytes), New(tc.entries, tc.bytes)
 		var history []string
@@ -622,17 +622,20 @@ func TestPushLast(t *testing.T) {
 				msgs[i] = payload(int64(len(history)+i), rng.IntN(tc.maxSize+1))
 				single.Push(int64(round), msgs[i])
 			}
-			asked := 0
-			first := batched.PushLast(int64(round), n,
-				func(i int) int { return len(msgs[i]) },
-				func(i int) []byte { asked++; return msgs[i] })
-			if asked != n-first {
-				t.Fatalf("asked for %d messages, kept from %d of %d", asked, first, n)
+			spans := make([]uint64, n)
+			for i, m := range msgs {
+				spans[i] = uint64(i)<<32 | uint64(len(m))
+			}
+			for _, x := range spans[batched.Keep(spans):] {
+				batched.Push(int64(round), msgs[x>>32])
 			}
 			for _, m := range msgs {
-				history = append(history, string(m))
+				history = append(history, string(m[:min(len(m), tc.bytes)])) // as Push stores it
 			}
 			got := all(&batched)
+			if n > 0 && len(got) == 0 {
+				t.Fatalf("round %d: the newest message of the batch was not kept", round)
+			}
 			for k, e := range got {
 				if e.msg != history[len(history)-len(got)+k] {
 					t.Fatalf("round %d: entry %d is not the newest history without a gap", round, k)

@@ -16,6 +16,7 @@ const (
 	EventLog   = query.EventLog
 	EventSet   = query.EventSet
 	EventClose = query.EventClose
+	EventCont  = query.EventCont
 )
 
 // Errors of event delivery.
@@ -35,6 +36,7 @@ type Event struct {
 	Message string // EventLog
 	Key     string // EventSet
 	Value   string // EventSet
+	Reason  string // EventClose: why the connection ended
 }
 
 // Hub is the store's one event fan-out. With nobody watching, Emit is a
@@ -85,7 +87,8 @@ func (h *Hub) Len() int { return len(h.list) }
 func (h *Hub) Dropped() uint64 { return h.dropped }
 
 // Emit delivers one event. For EventLog a is the message; for EventSet a
-// is the key and b the value. Neither is kept.
+// is the key and b the value; for EventClose a is the reason. Neither is
+// kept.
 func (h *Hub) Emit(kind query.EventKind, ts int64, name string, a, b []byte) {
 	if len(h.list) != 0 {
 		h.fanout(kind, ts, name, a, b)
@@ -107,10 +110,12 @@ func (h *Hub) fanout(kind query.EventKind, ts int64, name string, a, b []byte) {
 			if !made {
 				ev = Event{TS: ts, Kind: kind, Client: name}
 				switch kind {
-				case EventLog:
+				case EventLog, EventCont:
 					ev.Message = string(a)
 				case EventSet:
 					ev.Key, ev.Value = string(a), string(b)
+				case EventClose:
+					ev.Reason = string(a)
 				}
 				made = true
 			}

@@ -84,7 +84,7 @@ func (h *handlers) stats(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (h *handlers) clients(w http.ResponseWriter, _ *http.Request) {
-	cs, err := h.srv.ClientInfos()
+	cs, err := h.srv.ClientInfos(loop.Connected)
 	reply(w, func() []byte { return query.AppendClients(nil, query.JSON, cs) }, err)
 }
 

@@ -119,7 +119,7 @@ func TestRoutes(t *testing.T) {
 		want   string // JSON, compared structurally; "" means check only status
 	}{
 		{"/healthz", 200, ""},
-		{"/api/clients/bob", 200, fmt.Sprintf(`{"name":"bob","connectedAt":%d,"addr":%q,"entries":2,"keys":2,"lines":2,"bytes":%d,"truncated":0,"errors":1,"lastError":"unknown command \"FOO\""}`, st.ConnectedAt, st.Addr, st.Bytes)},
+		{"/api/clients/bob", 200, fmt.Sprintf(`{"name":"bob","connectedAt":%d,"addr":%q,"entries":2,"keys":2,"lines":2,"bytes":%d,"truncated":0,"errors":1,"lastError":"unknown command \"FOO\"","status":"connected","closedAt":0,"closeReason":"","reconnects":0}`, st.ConnectedAt, st.Addr, st.Bytes)},
 		{"/api/clients/bob/log", 200, fmt.Sprintf(`[[%d,"one"],[%d,"two"]]`, ts0, ts1)},
 		{"/api/clients/bob/log?n=1", 200, fmt.Sprintf(`[[%d,"two"]]`, ts1)},
 		{"/api/clients/bob/log?n=0", 200, `[]`},
