@@ -16,12 +16,12 @@ import (
 // rendering happen on the caller's goroutine (SortInfos, FillAddrs,
 // SortDump).
 
-// Names copies every connected client's name, unsorted.
+// Names copies every connected client's name, sorted.
 func (s *Store) Names() []string {
 	names := make([]string, 0, s.Connected())
-	for name, cl := range s.clients {
+	for _, cl := range s.byName {
 		if cl.connected {
-			names = append(names, name) // strings are immutable: sharing them is a copy
+			names = append(names, cl.name) // strings are immutable: sharing them is a copy
 		}
 	}
 	return names
@@ -50,7 +50,7 @@ func (cl *Client) Info() query.ClientInfo {
 		Entries: cl.ring.Len(), Keys: len(cl.keys),
 		Lines: cl.lines, Bytes: cl.bytes, Truncated: cl.truncated, Errors: cl.errors,
 		LastError: cl.lastError,
-		Closed: !cl.connected, ClosedAt: cl.closedAt, CloseReason: cl.closeReason, Reconnects: cl.reconnects,
+		Closed:    !cl.connected, ClosedAt: cl.closedAt, CloseReason: cl.closeReason, Reconnects: cl.reconnects,
 	}
 }
 

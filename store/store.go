@@ -47,8 +47,9 @@ type Store struct {
 	cfg     Config
 	log     zerolog.Logger
 	clients map[string]*Client
-	msgMax  int    // longest message stored: min(max-line, buffer-bytes, ringbuf.MaxMessage)
-	scratch []byte // reused for UTF-8 repair, so storing never allocates when warm
+	byName  []*Client // every client held, sorted by name (see Scan)
+	msgMax  int       // longest message stored: min(max-line, buffer-bytes, ringbuf.MaxMessage)
+	scratch []byte    // reused for UTF-8 repair, so storing never allocates when warm
 	spans   []uint64
 	cont    []byte // CONT's "\n"+text, and Extend's scratch
 	extend  []byte
@@ -291,6 +292,7 @@ func (s *Store) identify(c *Conn, line []byte, long bool, now int64) (fatal stri
 	case cl == nil:
 		cl = &Client{name: string(name), ring: ringbuf.New(s.cfg.Buffer, s.cfg.BufferBytes)}
 		s.clients[cl.name] = cl
+		s.index(cl)
 	case cl.connected:
 		return "name in use: " + string(name)
 	default: // a closed client resumes: same ring and state, counters go on
@@ -443,6 +445,7 @@ func (s *Store) forget(cl *Client) {
 // remove drops a client that is not connected, releasing its memory.
 func (s *Store) remove(cl *Client) {
 	delete(s.clients, cl.name)
+	s.unindex(cl)
 	cl.ring.Reset()
 	cl.keys = nil
 }
