@@ -21,10 +21,14 @@ type sse struct {
 	r    *bufio.Reader
 }
 
+// sseClient bounds a whole event stream in a test: a reader waiting for
+// a line that never comes fails instead of hanging.
+var sseClient = &http.Client{Timeout: 20 * time.Second}
+
 // openSSE opens /api/tail + query and checks that it is an event stream.
 func openSSE(t *testing.T, url, query string) *sse {
 	t.Helper()
-	resp, err := http.Get(url + "/api/tail" + query)
+	resp, err := sseClient.Get(url + "/api/tail" + query)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,6 +111,34 @@ func TestServerSentEventsHeartbeatAndEnd(t *testing.T) {
 	}
 }
 
+// Open streams outlive the request read and write timeouts: they are lifted
+// for a stream's connection.
+func TestStreamsOutliveRequestTimeouts(t *testing.T) {
+	const timeout = 100 * time.Millisecond
+	srv, url := startWeb(t, nil, web.Options{ReadTimeout: timeout, WriteTimeout: timeout, Heartbeat: timeout / 5})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, wsURL(url, "?client=bob"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	s := openSSE(t, url, "?client=bob")
+	for opened := time.Now(); time.Since(opened) < 3*timeout; {
+		if b, err := s.block(); err != nil || len(b) != 1 || b[0] != ": keep-alive" {
+			t.Fatalf("%v after opening: %q, %v; want a keep-alive comment", time.Since(opened), b, err)
+		}
+	}
+	eventually(t, "two watchers", func() bool { st, _ := srv.Stats(); return st.Watchers == 2 })
+	client(t, srv, "bob")
+	if msg, err := s.data(); err != nil || !strings.Contains(string(msg), `"event":"ready"`) {
+		t.Errorf("event stream: %s, %v", msg, err)
+	}
+	if _, msg, err := ws.Read(ctx); err != nil || !strings.Contains(string(msg), `"event":"ready"`) {
+		t.Errorf("websocket: %s, %v", msg, err)
+	}
+}
+
 // An event-stream reader that does not read is dropped like a WebSocket
 // one, and told why once it reads again.
 func TestServerSentEventsSlowConsumerDropped(t *testing.T) {
@@ -151,7 +183,7 @@ func TestWatchQuery(t *testing.T) {
 	} {
 		t.Run(tc.query, func(t *testing.T) {
 			for _, route := range []string{"/api/tail", "/api/watch"} {
-				resp, err := http.Get(url + route + tc.query)
+				resp, err := sseClient.Get(url + route + tc.query)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -160,7 +192,7 @@ func TestWatchQuery(t *testing.T) {
 					want = http.StatusUpgradeRequired
 				}
 				var body []byte
-				if tc.err != "" {
+				if resp.StatusCode != 200 {
 					body, _ = io.ReadAll(resp.Body)
 				}
 				resp.Body.Close()

@@ -43,8 +43,6 @@ var static embed.FS
 // deadlines for their own connection and bound each write instead.
 const (
 	readHeaderTimeout  = 10 * time.Second // a slow client must finish its header in this time
-	readTimeout        = 30 * time.Second // header and body of a request
-	writeTimeout       = 30 * time.Second // writing a whole non-streaming reply
 	maxHeaderBytes     = 16 << 10         // request line and headers
 	streamWriteTimeout = 10 * time.Second // one write of a WebSocket or event-stream batch
 	healthTimeout      = time.Second      // /healthz: how long the loop has to answer
@@ -69,6 +67,10 @@ type Options struct {
 	// IdleTimeout closes a keep-alive connection that has sent no request
 	// for this long (default 30s), so idle clients cannot hold the slots.
 	IdleTimeout time.Duration
+	// ReadTimeout bounds reading one request, header and body (default
+	// 30s); WriteTimeout bounds writing one reply (default 30s). Neither
+	// applies to a WebSocket or an event stream once it is open.
+	ReadTimeout, WriteTimeout time.Duration
 	// Heartbeat is how long an event stream may stay silent before a comment
 	// line is sent to keep proxies from closing it (default 15s).
 	Heartbeat time.Duration
@@ -86,6 +88,12 @@ func (o *Options) setDefaults() error {
 	}
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = 30 * time.Second
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = 30 * time.Second
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 30 * time.Second
 	}
 	if o.Heartbeat <= 0 {
 		o.Heartbeat = 15 * time.Second
@@ -134,8 +142,8 @@ func NewServer(srv *loop.Server, opts Options) (*Server, error) {
 	s.hs = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
+		ReadTimeout:       opts.ReadTimeout,
+		WriteTimeout:      opts.WriteTimeout,
 		IdleTimeout:       opts.IdleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		Protocols:         &protos,
