@@ -181,9 +181,9 @@ func (s *Server) tail(w http.ResponseWriter, r *http.Request) {
 	}
 	defer done()
 	rc := http.NewResponseController(w)
-	// The request deadlines would end a stream after ReadTimeout and
-	// WriteTimeout; each write gets its own deadline instead.
-	_ = rc.SetReadDeadline(time.Time{})
+	// WriteTimeout would end the stream; each write gets its own deadline
+	// instead. (ReadTimeout does not apply: net/http lifts the read deadline
+	// once a request without a body has been read.)
 	write := func(b []byte) error {
 		if err := rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout)); err != nil {
 			return err
