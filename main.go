@@ -103,14 +103,6 @@ func run(args []string, stderr io.Writer) int {
 		log.Error().Err(err).Msg("bad configuration")
 		return 2
 	}
-	// Catch the signals before Start: from the "listening" log line on, a
-	// SIGTERM or SIGINT must stop the server cleanly, not kill the process.
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	if err := srv.Start(); err != nil {
-		log.Error().Err(err).Msg("cannot start")
-		return 1
-	}
 	if *adminToken == "" { // from the environment, so that it is not in the process list
 		*adminToken = os.Getenv("LOGATRON_ADMIN_TOKEN")
 	}
@@ -120,9 +112,18 @@ func run(args []string, stderr io.Writer) int {
 			MaxConns: *maxHTTP, IdleTimeout: *httpIdle})
 		if err != nil {
 			log.Error().Err(err).Msg("bad HTTP configuration")
-			_ = srv.Stop(context.Background())
 			return 2
 		}
+	}
+	// Catch the signals before Start: from the "listening" log line on, a
+	// SIGTERM or SIGINT must stop the server cleanly, not kill the process.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	if err := srv.Start(); err != nil {
+		log.Error().Err(err).Msg("cannot start")
+		return 1
+	}
+	if *httpAddr != "" {
 		ln, err := net.Listen("tcp", *httpAddr)
 		if err != nil {
 			log.Error().Err(err).Msg("cannot listen for HTTP")
