@@ -16,7 +16,7 @@ import (
 
 // sse reads an event stream one block (lines up to a blank line) at a time.
 type sse struct {
-	t    *testing.T
+	t    testing.TB
 	resp *http.Response
 	r    *bufio.Reader
 }
@@ -26,7 +26,7 @@ type sse struct {
 var sseClient = &http.Client{Timeout: 20 * time.Second}
 
 // openSSE opens /api/tail + query and checks that it is an event stream.
-func openSSE(t *testing.T, url, query string) *sse {
+func openSSE(t testing.TB, url, query string) *sse {
 	t.Helper()
 	resp, err := sseClient.Get(url + "/api/tail" + query)
 	if err != nil {
@@ -270,4 +270,48 @@ func getWith(t *testing.T, hc *http.Client, url string) (int, string) {
 		t.Fatal(err)
 	}
 	return r.StatusCode, string(b)
+}
+
+// BenchmarkStream measures events delivered per second to one reader of
+// each stream route, from one data client logging 100-byte lines.
+func BenchmarkStream(b *testing.B) {
+	for _, route := range []string{"websocket", "event-stream"} {
+		b.Run(route, func(b *testing.B) {
+			srv, url := start(b, func(c *loop.Config) { c.WatchBuffer = 64 << 20 })
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			var next func() error
+			if route == "websocket" {
+				ws, _, err := websocket.Dial(ctx, wsURL(url, "?client=bench"), nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer ws.CloseNow()
+				next = func() error { _, _, err := ws.Read(ctx); return err }
+			} else {
+				s := openSSE(b, url, "?client=bench")
+				next = func() error { _, err := s.data(); return err }
+			}
+			eventually(b, "watcher", func() bool { st, _ := srv.Stats(); return st.Watchers == 1 })
+			c := client(b, srv, "bench")
+			if err := next(); err != nil { // ready
+				b.Fatal(err)
+			}
+			line := "LOG " + strings.Repeat("x", 100) + "\n"
+			b.ResetTimer()
+			go func() {
+				w := bufio.NewWriter(c)
+				for range b.N {
+					_, _ = w.WriteString(line)
+				}
+				_ = w.Flush()
+			}()
+			for i := range b.N {
+				if err := next(); err != nil {
+					b.Fatalf("event %d: %v", i, err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
 }

@@ -22,7 +22,7 @@ import (
 )
 
 // newLoop starts a loop server on loopback ports, stopped when the test ends.
-func newLoop(t *testing.T, tune func(*loop.Config)) *loop.Server {
+func newLoop(t testing.TB, tune func(*loop.Config)) *loop.Server {
 	t.Helper()
 	cfg := loop.DefaultConfig()
 	cfg.Listen, cfg.Admin = "127.0.0.1:0", "127.0.0.1:0"
@@ -48,7 +48,7 @@ func newLoop(t *testing.T, tune func(*loop.Config)) *loop.Server {
 
 // serveWeb serves srv's HTTP API on ln until the test ends (before the loop
 // stops) and returns its base URL.
-func serveWeb(t *testing.T, srv *loop.Server, opts web.Options, ln net.Listener) string {
+func serveWeb(t testing.TB, srv *loop.Server, opts web.Options, ln net.Listener) string {
 	t.Helper()
 	hs, err := web.NewServer(srv, opts)
 	if err != nil {
@@ -70,7 +70,7 @@ func serveWeb(t *testing.T, srv *loop.Server, opts web.Options, ln net.Listener)
 }
 
 // startWeb runs a loop server and its HTTP server on loopback ports.
-func startWeb(t *testing.T, tune func(*loop.Config), opts web.Options) (*loop.Server, string) {
+func startWeb(t testing.TB, tune func(*loop.Config), opts web.Options) (*loop.Server, string) {
 	t.Helper()
 	srv := newLoop(t, tune)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -81,13 +81,13 @@ func startWeb(t *testing.T, tune func(*loop.Config), opts web.Options) (*loop.Se
 }
 
 // start runs a server on loopback ports with the HTTP server's defaults.
-func start(t *testing.T, tune func(*loop.Config)) (*loop.Server, string) {
+func start(t testing.TB, tune func(*loop.Config)) (*loop.Server, string) {
 	t.Helper()
 	return startWeb(t, tune, web.Options{})
 }
 
 // client connects to the data port and identifies as name.
-func client(t *testing.T, srv *loop.Server, name string) net.Conn {
+func client(t testing.TB, srv *loop.Server, name string) net.Conn {
 	t.Helper()
 	c, err := net.Dial("tcp", srv.DataAddr().String())
 	if err != nil {
@@ -98,7 +98,7 @@ func client(t *testing.T, srv *loop.Server, name string) net.Conn {
 	return c
 }
 
-func send(t *testing.T, c net.Conn, s string) {
+func send(t testing.TB, c net.Conn, s string) {
 	t.Helper()
 	if _, err := io.WriteString(c, s); err != nil {
 		t.Fatal(err)
@@ -106,7 +106,7 @@ func send(t *testing.T, c net.Conn, s string) {
 }
 
 // eventually polls cond until it holds or five seconds pass.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {
