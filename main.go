@@ -61,7 +61,11 @@ func run(args []string, stderr io.Writer) int {
 	fs.IntVar(&cfg.MaxKeys, "max-keys", cfg.MaxKeys, "state keys per client")
 	fs.IntVar(&cfg.MaxAdmin, "max-admin", cfg.MaxAdmin, "admin connections at once")
 	httpAddr := fs.String("http", "127.0.0.1:2214", `HTTP address: API, /metrics, WebSocket, status page ("" disables)`)
-	maxHTTP := fs.Int("max-http", 64, "HTTP connections at once")
+	maxHTTP := fs.Int("max-http", 64, "HTTP connections at once (WebSockets and event streams get at most three quarters)")
+	httpIdle := fs.Duration("http-idle-timeout", 30*time.Second, "close an HTTP keep-alive connection idle this long")
+	httpCert := fs.String("http-cert", "", "serve HTTPS with this PEM certificate (with -http-key)")
+	httpKey := fs.String("http-key", "", "PEM key of -http-cert")
+	adminToken := fs.String("admin-token", "", "token that HTTP requests must carry as a Bearer token (default $LOGATRON_ADMIN_TOKEN)")
 	fs.DurationVar(&cfg.IdentTimeout, "ident-timeout", cfg.IdentTimeout, "time a new connection has to send IAM")
 	fs.Var((*size)(&cfg.WatchBuffer), "watch-buffer", "unsent bytes a watcher may owe before it is disconnected")
 	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "longest an admin or watch client may leave a reply unread before it is disconnected")
@@ -99,6 +103,18 @@ func run(args []string, stderr io.Writer) int {
 		log.Error().Err(err).Msg("bad configuration")
 		return 2
 	}
+	if *adminToken == "" { // from the environment, so that it is not in the process list
+		*adminToken = os.Getenv("LOGATRON_ADMIN_TOKEN")
+	}
+	var hs *web.Server
+	if *httpAddr != "" {
+		hs, err = web.NewServer(srv, web.Options{Log: log, AdminToken: *adminToken, CertFile: *httpCert, KeyFile: *httpKey,
+			MaxConns: *maxHTTP, IdleTimeout: *httpIdle})
+		if err != nil {
+			log.Error().Err(err).Msg("bad HTTP configuration")
+			return 2
+		}
+	}
 	// Catch the signals before Start: from the "listening" log line on, a
 	// SIGTERM or SIGINT must stop the server cleanly, not kill the process.
 	sig := make(chan os.Signal, 1)
@@ -107,7 +123,6 @@ func run(args []string, stderr io.Writer) int {
 		log.Error().Err(err).Msg("cannot start")
 		return 1
 	}
-	var hs *http.Server
 	if *httpAddr != "" {
 		ln, err := net.Listen("tcp", *httpAddr)
 		if err != nil {
@@ -115,9 +130,12 @@ func run(args []string, stderr io.Writer) int {
 			_ = srv.Stop(context.Background())
 			return 1
 		}
-		hs = &http.Server{Handler: web.Handler(srv, log), ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = hs.Serve(web.LimitListener(ln, *maxHTTP)) }()
-		log.Info().Str("http", ln.Addr().String()).Msg("listening")
+		go func() {
+			if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				log.Error().Err(err).Msg("HTTP server ended")
+			}
+		}()
+		log.Info().Str("http", ln.Addr().String()).Bool("tls", *httpCert != "").Msg("listening")
 	}
 
 	if *trim {
@@ -129,7 +147,7 @@ func run(args []string, stderr io.Writer) int {
 		ctx, cancel := context.WithTimeout(context.Background(), 900*time.Millisecond)
 		defer cancel()
 		if hs != nil {
-			_ = hs.Close() // also ends WebSocket streams: they are hijacked connections closed by their handlers
+			_ = hs.Close() // also ends WebSocket and event streams
 		}
 		if err := srv.Stop(ctx); err != nil {
 			// Exiting closes every socket: the contract (exit 0 within a
