@@ -1,6 +1,7 @@
 package loop_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -75,7 +76,7 @@ func newAdminFixture(t *testing.T) *adminFixture {
 
 func (f *adminFixture) info(t *testing.T, name string) (connectedAt int64, entries, keys, lines, bytes, errs int) {
 	t.Helper()
-	ci, err := f.srv.ClientInfo(name)
+	ci, err := f.srv.ClientInfo(context.Background(), name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func (f *adminFixture) info(t *testing.T, name string) (connectedAt int64, entri
 // (checked to lie within the fixture's window).
 func (f *adminFixture) wantLog(t *testing.T, name string) []loop.Entry {
 	t.Helper()
-	l, err := f.srv.ClientLog(name)
+	l, err := f.srv.ClientLog(context.Background(), name, loop.Query{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -608,7 +609,7 @@ func TestWatchSmoke(t *testing.T) {
 			}
 			// The watcher is registered once the server counts it.
 			eventually(t, replyTimeout, "the watcher", func() (bool, string) {
-				st, err := srv.Stats()
+				st, err := srv.Stats(context.Background())
 				return err == nil && st.Watchers == 1, fmt.Sprint(st.Watchers, err)
 			})
 			connect(t, srv, "other") // not watched
@@ -650,7 +651,7 @@ func TestWatchSmoke(t *testing.T) {
 			}
 			a.conn.Close()
 			eventually(t, replyTimeout, "the watcher to go", func() (bool, string) {
-				st, err := srv.Stats()
+				st, err := srv.Stats(context.Background())
 				return err == nil && st.Watchers == 0, fmt.Sprint(st.Watchers, err)
 			})
 		})
@@ -664,7 +665,7 @@ func TestAdminConnections(t *testing.T) {
 	adminCount := func(want int) {
 		t.Helper()
 		eventually(t, replyTimeout, fmt.Sprintf("%d admin connections", want), func() (bool, string) {
-			st, err := srv.Stats()
+			st, err := srv.Stats(context.Background())
 			return err == nil && st.AdminConnections == want, fmt.Sprint(st.AdminConnections, err)
 		})
 	}

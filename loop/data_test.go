@@ -1,6 +1,7 @@
 package loop_test
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -80,7 +81,7 @@ func TestLogMessages(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Errorf("log:\n got %q\nwant %q", got, want)
 			}
-			info, err := srv.ClientInfo(name)
+			info, err := srv.ClientInfo(context.Background(), name)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -105,7 +106,7 @@ func TestLogTimestamps(t *testing.T) {
 	c.send("LOG two\n")
 	c.sync()
 	hi := nowMS()
-	l, err := srv.ClientLog("bob")
+	l, err := srv.ClientLog(context.Background(), "bob", loop.Query{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +149,7 @@ func TestSet(t *testing.T) {
 		"lower": "x", "Mixed_Case_9": "y", key64: "long key", "same": "v",
 		"uni": "h\u00e9llo \u20ac", "json": "\"q\" \\ {x}",
 	}
-	got, err := srv.ClientState("bob")
+	got, err := srv.ClientState(context.Background(), "bob")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +207,7 @@ func TestDataErrors(t *testing.T) {
 			if got := logMessages(t, srv, name); !slices.Equal(got, []string{"after"}) {
 				t.Errorf("the line after the error: log %q, want [after]", got)
 			}
-			if st, _ := srv.ClientState(name); !maps.Equal(st, map[string]string{"k1": "w", "k2": "v"}) {
+			if st, _ := srv.ClientState(context.Background(), name); !maps.Equal(st, map[string]string{"k1": "w", "k2": "v"}) {
 				t.Errorf("state = %q", st)
 			}
 			if got := a.stats()["errors_total"]; got != strconv.Itoa(i+1) {
@@ -391,7 +392,7 @@ func TestTruncation(t *testing.T) {
 			if len(got) > 0 && (len(got[0]) > maxLine || !utf8.ValidString(got[0])) {
 				t.Errorf("stored %d bytes (valid UTF-8: %v), want <= %d, valid", len(got[0]), utf8.ValidString(got[0]), maxLine)
 			}
-			info, err := srv.ClientInfo("c")
+			info, err := srv.ClientInfo(context.Background(), "c")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -404,12 +405,12 @@ func TestTruncation(t *testing.T) {
 				t.Errorf("truncated=%d lines=%d errors=%d last_error=%q, want %d 2 1 %q",
 					info.Truncated, info.Lines, info.Errors, info.LastError, wantTrunc, "line too long: SET rejected")
 			}
-			if st, _ := srv.ClientState("c"); !maps.Equal(st, map[string]string{"k2": "ok"}) {
+			if st, _ := srv.ClientState(context.Background(), "c"); !maps.Equal(st, map[string]string{"k2": "ok"}) {
 				t.Errorf("state = %q, want only k2", st)
 			}
 			c.conn.Close()
 			eventually(t, replyTimeout, "c to go", func() (bool, string) {
-				n, _ := srv.ClientNames()
+				n, _ := srv.ClientNames(context.Background())
 				return len(n) == 0, strings.Join(n, ",")
 			})
 		})
@@ -450,7 +451,7 @@ func TestInvalidUTF8(t *testing.T) {
 			t.Errorf("LOG %q stored as %q, want invalid bytes as U+FFFD", r, got[i])
 		}
 	}
-	st, _ := srv.ClientState("bob")
+	st, _ := srv.ClientState(context.Background(), "bob")
 	if !repaired(st["k"], "v\xffw") || !repaired(st["k2"], "\xe2\x82") {
 		t.Errorf("state = %q", st)
 	}

@@ -1,6 +1,7 @@
 package loop_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -54,7 +55,7 @@ func TestIdentify(t *testing.T) {
 			c.name = tc.name
 			c.send(tc.send)
 			c.sync() // fails unless the client is known under that name
-			info, err := srv.ClientInfo(tc.name)
+			info, err := srv.ClientInfo(context.Background(), tc.name)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -134,7 +135,7 @@ func TestNameInUseKeepsFirst(t *testing.T) {
 	if got := logMessages(t, srv, "bob"); !slices.Equal(got, []string{"still here"}) {
 		t.Errorf("bob's log = %q, want [still here]", got)
 	}
-	info, err := srv.ClientInfo("bob")
+	info, err := srv.ClientInfo(context.Background(), "bob")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,14 +379,14 @@ func TestIdentifyTimeoutMany(t *testing.T) {
 			t.Errorf("a silent connection got %s", got)
 		}
 	}
-	got, err := srv.ClientNames()
+	got, err := srv.ClientNames(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(got, names) {
 		t.Errorf("after the timeouts, %d clients, want the %d that identified", len(got), len(names))
 	}
-	st, err := srv.Stats()
+	st, err := srv.Stats(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -139,7 +139,7 @@ func churn(t *testing.T, cycles, workers int, retain time.Duration, retainMax, n
 		t.Helper()
 		wUntil(t, "the identify queue swept", func() bool {
 			n := -1
-			_ = s.onLoop(func() { n = len(s.unidentified) - s.unidentHead })
+			_ = s.onLoop(context.Background(), func() { n = len(s.unidentified) - s.unidentHead })
 			return n == 0
 		})
 	}

@@ -335,9 +335,11 @@ func (s *Server) Stop(ctx context.Context) error {
 	return nil
 }
 
-// onLoop runs fn on the event loop and waits for it, at most timeout.
-// fn must only copy: whatever it returns is owned by the caller.
-func (s *Server) onLoop(fn func()) error {
+// onLoop runs fn on the event loop and waits for it, until ctx is done or
+// at most apiTimeout. fn must only copy: whatever it returns is owned by
+// the caller. When onLoop returns an error, fn may still run later, so the
+// caller must not read what fn writes.
+func (s *Server) onLoop(ctx context.Context, fn func()) error {
 	if !s.starting.Load() {
 		return ErrNotRunning // not started: ready would never close
 	}
@@ -350,6 +352,8 @@ func (s *Server) onLoop(fn func()) error {
 		return ErrNotRunning
 	case <-t.C:
 		return ErrNotRunning
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 	if s.startErr != nil {
 		return ErrNotRunning
@@ -370,6 +374,8 @@ func (s *Server) onLoop(fn func()) error {
 		return ErrNotRunning
 	case <-t.C:
 		return ErrTimeout
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

@@ -233,7 +233,7 @@ func TestBearerToken(t *testing.T) {
 	const token = "s3cret-token"
 	srv, url := startWeb(t, nil, web.Options{AdminToken: token})
 	client(t, srv, "bob")
-	eventually(t, "bob", func() bool { _, err := srv.ClientInfo("bob"); return err == nil })
+	eventually(t, "bob", func() bool { _, err := srv.ClientInfo(context.Background(), "bob"); return err == nil })
 
 	for _, tc := range []struct {
 		path string

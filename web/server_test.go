@@ -102,7 +102,7 @@ func TestTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ws.CloseNow()
-	eventually(t, "watcher registered", func() bool { s, _ := srv.Stats(); return s.Watchers == 1 })
+	eventually(t, "watcher registered", func() bool { s, _ := srv.Stats(context.Background()); return s.Watchers == 1 })
 	client(t, srv, "bob")
 	if _, msg, err := ws.Read(ctx); err != nil || !bytes.Contains(msg, []byte(`"event":"ready"`)) {
 		t.Errorf("wss: %s, %v", msg, err)

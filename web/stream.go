@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"time"
 
@@ -15,48 +14,30 @@ import (
 	"github.com/logatron/logatron/query"
 )
 
-// watchQuery is what /api/watch and /api/tail take (SPEC §7): client= names
-// (repeatable; none means every client), match= (a regex on LOG messages)
-// and backlog= (stored entries of each client to send first).
-type watchQuery struct {
-	clients []string
-	match   string
-	backlog int
-}
-
-// errUnsupported marks a watch option the loop cannot apply yet.
-var errUnsupported = errors.New("not implemented")
-
-// parseWatch reads a stream route's query. An empty client= is ignored.
-func parseWatch(q url.Values) (watchQuery, error) {
-	var wq watchQuery
+// parseWatch reads what /api/watch and /api/tail take (SPEC §7): client=
+// name globs (repeatable; none means every client; an empty one is
+// ignored), match= (a regex on LOG and CONT messages) and backlog= (stored
+// entries of each client to send first).
+func parseWatch(q url.Values) (loop.WatchQuery, error) {
+	var wq loop.WatchQuery
 	for _, c := range q["client"] {
 		if c != "" {
-			wq.clients = append(wq.clients, c)
+			wq.Clients = append(wq.Clients, c)
 		}
 	}
-	wq.match = q.Get("match")
-	if _, err := regexp.Compile(wq.match); err != nil {
-		return wq, errors.New("usage: match: " + err.Error())
+	var err error
+	if wq.Match, err = parseMatch(q); err != nil {
+		return wq, err
 	}
-	if q.Has("backlog") {
-		n, err := strconv.Atoi(q.Get("backlog"))
-		if err != nil || n < 0 {
-			return wq, errors.New("usage: backlog must be a non-negative integer")
-		}
-		wq.backlog = n
+	if wq.Backlog, err = parseCount(q, "backlog", 0); err != nil {
+		return wq, err
 	}
 	return wq, nil
 }
 
-// watchStream opens wq's stream on the loop, in JSON. This is the one place
-// that hands watch options to the loop: match= and backlog= are refused
-// with errUnsupported until loop.Server's Watch takes them.
-func (s *Server) watchStream(wq watchQuery) (*loop.Stream, error) {
-	if wq.match != "" || wq.backlog > 0 {
-		return nil, errUnsupported
-	}
-	return s.srv.Watch(query.JSON, wq.clients...)
+// watchStream opens wq's stream on the loop, in JSON.
+func (s *Server) watchStream(ctx context.Context, wq loop.WatchQuery) (*loop.Stream, error) {
+	return s.srv.Watch(ctx, query.JSON, wq)
 }
 
 // openStream does what both stream routes do before answering: refuse
@@ -80,13 +61,9 @@ func (s *Server) openStream(w http.ResponseWriter, r *http.Request) (st *loop.St
 		writeError(w, http.StatusServiceUnavailable, "too many streams: "+strconv.Itoa(cap(s.streams))+" WebSocket and event-stream connections are open")
 		return nil, nil, false
 	}
-	if st, err = s.watchStream(wq); err != nil {
+	if st, err = s.watchStream(r.Context(), wq); err != nil {
 		<-s.streams
-		if errors.Is(err, errUnsupported) {
-			writeError(w, http.StatusNotImplemented, "not implemented: match= and backlog= on watch streams")
-		} else {
-			writeError(w, http.StatusServiceUnavailable, err.Error())
-		}
+		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return nil, nil, false
 	}
 	return st, func() { _ = st.Close(); <-s.streams }, true

@@ -22,12 +22,15 @@ import (
 	stdlog "log"
 	"net"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/logatron/logatron/codec"
 	"github.com/logatron/logatron/loop"
 	"github.com/logatron/logatron/query"
 	"github.com/prometheus/client_golang/prometheus"
@@ -195,6 +198,8 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /api/stats", s.stats)
 	mux.HandleFunc("GET /api/clients", s.clients)
+	mux.HandleFunc("GET /api/grep", s.grep)
+	mux.HandleFunc("DELETE /api/clients/{name}", s.forget)
 	mux.HandleFunc("GET /api/clients/{name}", s.client)
 	mux.HandleFunc("GET /api/clients/{name}/log", s.clientLog)
 	mux.HandleFunc("GET /api/clients/{name}/state", s.state)
@@ -259,35 +264,153 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) stats(w http.ResponseWriter, _ *http.Request) {
-	st, err := s.srv.Stats()
+	st, err := s.srv.Stats(context.Background())
 	reply(w, func() []byte { return query.AppendStats(nil, query.JSON, &st) }, err)
 }
 
-func (s *Server) clients(w http.ResponseWriter, _ *http.Request) {
-	cs, err := s.srv.ClientInfos(loop.Connected)
+// clients answers /api/clients?match=<glob>&limit=&after=&closed=1|all=1.
+func (s *Server) clients(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	q := loop.Query{Clients: v.Get("match"), After: v.Get("after")}
+	closed, all := v.Get("closed") == "1", v.Get("all") == "1"
+	switch {
+	case closed && all:
+		writeError(w, http.StatusBadRequest, "usage: closed=1 and all=1 exclude each other")
+		return
+	case closed:
+		q.Which = loop.Closed
+	case all:
+		q.Which = loop.All
+	}
+	var err error
+	if q.Limit, err = parseCount(v, "limit", 0); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var cs []query.ClientInfo
+	if !v.Has("limit") || q.Limit > 0 {
+		cs, err = s.srv.ClientInfos(r.Context(), q)
+	}
 	reply(w, func() []byte { return query.AppendClients(nil, query.JSON, cs) }, err)
 }
 
+// grep answers /api/grep?q=<regex>&clients=<glob>&since=&until=&limit=.
+func (s *Server) grep(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	q := loop.Query{Clients: v.Get("clients"), Which: loop.All}
+	var err error
+	re, err := codec.CompileRegex(v.Get("q"))
+	if err == nil {
+		q.Match = re
+		err = parseWindow(v, &q)
+	}
+	if err == nil {
+		q.Limit, err = parseCount(v, "limit", loop.GrepDefaultLimit)
+		if err == nil && q.Limit > loop.GrepMaxLimit {
+			err = errors.New("usage: limit must be at most 100000")
+		}
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, usage(err))
+		return
+	}
+	var hits []query.Hit
+	if q.Limit > 0 {
+		hits, err = s.srv.Grep(r.Context(), q)
+	}
+	reply(w, func() []byte { return query.AppendGrep(nil, query.JSON, hits) }, err)
+}
+
+// usage prefixes a parse error as the admin port does.
+func usage(err error) string {
+	if m := err.Error(); strings.HasPrefix(m, "usage: ") {
+		return m
+	}
+	return "usage: " + err.Error()
+}
+
+// parseWindow reads since= and until= (RFC 3339, Unix ms, or a duration ago).
+func parseWindow(v url.Values, q *loop.Query) error {
+	since, err := parseTime(v, "since")
+	if err != nil {
+		return err
+	}
+	until, err := parseTime(v, "until")
+	if err != nil {
+		return err
+	}
+	lo, hi := codec.Window(since, until, time.Now().UnixMilli())
+	if since.IsSet() {
+		q.Since = time.UnixMilli(lo)
+	}
+	if until.IsSet() {
+		q.Until = time.UnixMilli(hi)
+	}
+	return nil
+}
+
+func parseTime(v url.Values, key string) (codec.Time, error) {
+	if !v.Has(key) {
+		return codec.Time{}, nil
+	}
+	t, err := codec.ParseTime(v.Get(key))
+	if err != nil {
+		return t, errors.New("usage: " + key + ": " + err.Error())
+	}
+	return t, nil
+}
+
+// parseMatch reads match= as a regex; empty or absent matches everything.
+func parseMatch(v url.Values) (*regexp.Regexp, error) {
+	re, err := codec.CompileRegex(v.Get("match"))
+	if err != nil {
+		return nil, errors.New("usage: match: " + err.Error())
+	}
+	return re, nil
+}
+
+// parseCount reads a non-negative integer parameter, def when absent.
+func parseCount(v url.Values, key string, def int) (int, error) {
+	if !v.Has(key) {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v.Get(key))
+	if err != nil || n < 0 {
+		return 0, errors.New("usage: " + key + " must be a non-negative integer")
+	}
+	return n, nil
+}
+
 func (s *Server) client(w http.ResponseWriter, r *http.Request) {
-	c, err := s.srv.ClientInfo(r.PathValue("name"))
+	c, err := s.srv.ClientInfo(r.Context(), r.PathValue("name"))
 	reply(w, func() []byte { return query.AppendClient(nil, query.JSON, &c) }, err)
 }
 
+// clientLog answers /api/clients/{name}/log?n=&since=&until=&match=.
 func (s *Server) clientLog(w http.ResponseWriter, r *http.Request) {
-	n := -1
-	if r.URL.Query().Has("n") {
-		var err error
-		if n, err = strconv.Atoi(r.URL.Query().Get("n")); err != nil || n < 0 {
-			writeError(w, http.StatusBadRequest, "usage: n must be a non-negative integer")
-			return
-		}
+	v := r.URL.Query()
+	n, err := parseCount(v, "n", -1)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
 	}
-	l, err := s.srv.Log(r.PathValue("name"), n)
+	q := loop.Query{Last: max(n, 0)}
+	if err = parseWindow(v, &q); err == nil {
+		q.Match, err = parseMatch(v)
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, usage(err))
+		return
+	}
+	l, err := s.srv.Log(r.Context(), r.PathValue("name"), q)
+	if n == 0 {
+		l = query.Log{}
+	}
 	reply(w, func() []byte { return query.AppendLog(nil, query.JSON, &l) }, err)
 }
 
 func (s *Server) state(w http.ResponseWriter, r *http.Request) {
-	kvs, err := s.srv.State(r.PathValue("name"))
+	kvs, err := s.srv.State(r.Context(), r.PathValue("name"))
 	reply(w, func() []byte { return query.AppendState(nil, query.JSON, kvs) }, err)
 }
 
@@ -314,7 +437,7 @@ func (h *health) check(timeout time.Duration) bool {
 		p = &probe{done: make(chan struct{})}
 		h.cur = p
 		go func() {
-			_, err := h.srv.Stats() // returns within loop's own API timeout, stalled or not
+			_, err := h.srv.Stats(context.Background()) // returns within loop's own API timeout, stalled or not
 			p.ok = err == nil
 			h.mu.Lock()
 			h.cur = nil
@@ -389,4 +512,16 @@ func (c *limitConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)
 	return err
+}
+
+// forget answers DELETE /api/clients/{name}: FORGET over HTTP (409 for a
+// connected client).
+func (s *Server) forget(w http.ResponseWriter, r *http.Request) {
+	err := s.srv.Forget(r.Context(), r.PathValue("name"))
+	var connected *loop.ClientConnectedError
+	if errors.As(err, &connected) {
+		writeError(w, http.StatusConflict, err.Error())
+		return
+	}
+	reply(w, func() []byte { return []byte("{\"ok\":true}\n") }, err)
 }

@@ -128,15 +128,15 @@ func TestRoutes(t *testing.T) {
 	send(t, bob, "LOG one\nLOG two\nSET temp 21 C\nSET mode auto\nFOO\n")
 	client(t, srv, "alice")
 	eventually(t, "bob's lines and alice", func() bool {
-		c, err := srv.ClientInfo("bob")
-		names, _ := srv.ClientNames()
+		c, err := srv.ClientInfo(context.Background(), "bob")
+		names, _ := srv.ClientNames(context.Background())
 		return err == nil && c.Errors == 1 && len(names) == 2
 	})
-	st, err := srv.ClientInfo("bob")
+	st, err := srv.ClientInfo(context.Background(), "bob")
 	if err != nil {
 		t.Fatal(err)
 	}
-	log, _ := srv.Log("bob", -1)
+	log, _ := srv.Log(context.Background(), "bob", loop.Query{})
 	ts0, _ := log.At(0)
 	ts1, _ := log.At(1)
 
@@ -216,7 +216,7 @@ func TestMetricsMatchStats(t *testing.T) {
 	srv, url := start(t, nil)
 	c := client(t, srv, "bob")
 	send(t, c, "LOG a\nLOG b\nBAD\n")
-	eventually(t, "lines", func() bool { s, _ := srv.Stats(); return s.LinesTotal == 2 && s.ErrorsTotal == 1 })
+	eventually(t, "lines", func() bool { s, _ := srv.Stats(context.Background()); return s.LinesTotal == 2 && s.ErrorsTotal == 1 })
 
 	_, body := get(t, url+"/metrics")
 	parser := expfmt.NewTextParser(model.UTF8Validation)
@@ -224,7 +224,7 @@ func TestMetricsMatchStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := srv.Stats()
+	st, err := srv.Stats(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,12 +306,15 @@ func TestWebSocketStream(t *testing.T) {
 // checks that next returns bob's four events, in JSON, in order.
 func checkBobEvents(t *testing.T, srv *loop.Server, next func() ([]byte, error)) {
 	t.Helper()
-	eventually(t, "watcher registered", func() bool { s, _ := srv.Stats(); return s.Watchers == 1 })
+	eventually(t, "watcher registered", func() bool { s, _ := srv.Stats(context.Background()); return s.Watchers == 1 })
 	other := client(t, srv, "alice") // filtered out
 	send(t, other, "LOG not for bob\n")
 	bob := client(t, srv, "bob")
 	send(t, bob, "LOG hello \xffworld\nSET temp 21 C\n")
-	eventually(t, "bob's set", func() bool { kv, err := srv.ClientState("bob"); return err == nil && kv["temp"] != "" })
+	eventually(t, "bob's set", func() bool {
+		kv, err := srv.ClientState(context.Background(), "bob")
+		return err == nil && kv["temp"] != ""
+	})
 	bob.Close()
 
 	want := []map[string]any{
@@ -345,12 +348,12 @@ func checkBobEvents(t *testing.T, srv *loop.Server, next func() ([]byte, error))
 // stored: the data client goes on while the watcher is dropped.
 func floodUntilDropped(t *testing.T, srv *loop.Server) {
 	t.Helper()
-	eventually(t, "watcher registered", func() bool { s, _ := srv.Stats(); return s.Watchers == 1 })
+	eventually(t, "watcher registered", func() bool { s, _ := srv.Stats(context.Background()); return s.Watchers == 1 })
 	c := client(t, srv, "noisy")
 	line := "LOG " + strings.Repeat("x", 1000) + "\n"
 	w := bufio.NewWriter(c)
 	sent := 0
-	for s, _ := srv.Stats(); s.WatchersDroppedTotal == 0; s, _ = srv.Stats() {
+	for s, _ := srv.Stats(context.Background()); s.WatchersDroppedTotal == 0; s, _ = srv.Stats(context.Background()) {
 		if sent > 200_000 {
 			t.Fatal("watcher never dropped")
 		}
@@ -362,8 +365,8 @@ func floodUntilDropped(t *testing.T, srv *loop.Server) {
 		}
 		sent += 1000
 	}
-	eventually(t, "all lines stored", func() bool { s, _ := srv.Stats(); return s.LinesTotal == uint64(sent) })
-	if s, _ := srv.Stats(); s.Watchers != 0 {
+	eventually(t, "all lines stored", func() bool { s, _ := srv.Stats(context.Background()); return s.LinesTotal == uint64(sent) })
+	if s, _ := srv.Stats(context.Background()); s.Watchers != 0 {
 		t.Errorf("watchers = %d after the drop", s.Watchers)
 	}
 }
