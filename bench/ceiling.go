@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/logatron/logatron/loop"
 	"github.com/panjf2000/gnet/v2"
 	"github.com/panjf2000/gnet/v2/pkg/logging"
 )
@@ -32,6 +31,12 @@ type ceiling struct {
 }
 
 type ceilConn struct{ identified bool }
+
+// readSize is how much the ceiling reads from a socket at a time. It must
+// equal what Logatron's own event loop reads (the gnet.WithReadBufferCap
+// option in loop/server.go, 256 KiB), so that the ceiling stays the bound
+// of the same loop: change the two together.
+const readSize = 256 << 10
 
 func (h *ceiling) OnBoot(eng gnet.Engine) gnet.Action {
 	h.eng = eng
@@ -80,7 +85,7 @@ func startCeiling(dataAddr, adminAddr string) (*ceiling, error) {
 	}
 	go func() {
 		h.done <- gnet.Run(h, "tcp://"+dataAddr, gnet.WithMulticore(false), gnet.WithNumEventLoop(1), gnet.WithReuseAddr(true),
-			gnet.WithReadBufferCap(loop.ReadSize), // as logatron reads, so the ceiling stays the same loop's bound
+			gnet.WithReadBufferCap(readSize),
 			gnet.WithLogLevel(logging.ErrorLevel))
 	}()
 	select {

@@ -12,8 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
-
-	"github.com/logatron/logatron/loop"
 )
 
 // goServer is the comparison's goroutine-per-connection server: the obvious
@@ -459,7 +457,7 @@ type kv struct {
 // writeStats writes a STATS reply: the given counters, plus uptime and the
 // Go runtime's heap and GC share, as Logatron reports them.
 func writeStats(w *bufio.Writer, started time.Time, fields []kv) {
-	heap, gc := loop.RuntimeFigures() // the same figures as Logatron's STATS
+	heap, gc := runtimeFigures()
 	writeHead(w, len(fields)+4)
 	w.WriteString("version bench\n")
 	w.WriteString("uptime_s " + strconv.FormatInt(int64(time.Since(started).Seconds()), 10) + "\n")
