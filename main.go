@@ -248,15 +248,20 @@ func newLogger(w io.Writer, level, format string) (zerolog.Logger, *logOut, erro
 }
 
 // The server's log holds at most logLines lines that stderr has not taken
-// (a stalled stderr loses the oldest beyond them); its writer looks for new
-// lines every logPoll (the diode's other mode, a condition variable, is
-// signalled without its lock, so a lone line could wait for the next one);
-// and the exit waits at most logFlush for the last lines.
+// (a stalled stderr loses the oldest beyond them), and the exit waits at
+// most logFlush for the last lines.
 const (
 	logLines = 1024
-	logPoll  = 10 * time.Millisecond
 	logFlush = 500 * time.Millisecond
 )
+
+// logNudge is how often the copier is checked on. The diode wakes it on
+// every line, but signals without the lock the copier sleeps under, so a
+// line written just as the copier goes to sleep would wait for the next
+// line; when lines wait and the copier is not busy writing, it is woken
+// with an empty entry. (The diode's polling mode has no such gap but wakes
+// the process every interval, idle or not.)
+const logNudge = time.Second
 
 // logOut is where the server's log goes. zerolog writes each line into a
 // diode (zerolog/diode: a lock-free ring whose Write never blocks, so the
@@ -272,16 +277,42 @@ type logOut struct {
 	log     zerolog.Logger // the report's logger; set before the first line
 	dropped atomic.Uint64
 	told    uint64 // dropped when last reported; the copying goroutine's own
+	stop    chan struct{}
+
+	// For the nudge: lines handed to the ring, lines taken from it (written,
+	// failed or lost), and whether the copier is in a write to stderr.
+	handed, taken atomic.Uint64
+	writing       atomic.Bool
 }
 
 func newLogOut(to io.Writer) *logOut {
-	o := &logOut{to: to}
-	o.dw = diode.NewWriter(logSink{o}, logLines, logPoll, func(missed int) { o.dropped.Add(uint64(missed)) })
+	o := &logOut{to: to, stop: make(chan struct{})}
+	o.dw = diode.NewWriter(logSink{o}, logLines, 0, func(missed int) {
+		o.dropped.Add(uint64(missed))
+		o.taken.Add(uint64(missed))
+	})
+	go func() {
+		t := time.NewTicker(logNudge)
+		defer t.Stop()
+		for {
+			select {
+			case <-o.stop:
+				return
+			case <-t.C:
+				if o.taken.Load() < o.handed.Load() && !o.writing.Load() {
+					_, _ = o.dw.Write(nil) // an empty entry; logSink skips it
+				}
+			}
+		}
+	}()
 	return o
 }
 
 // Write hands one log line to the ring; it never blocks.
-func (o *logOut) Write(p []byte) (int, error) { return o.dw.Write(p) }
+func (o *logOut) Write(p []byte) (int, error) {
+	o.handed.Add(1)
+	return o.dw.Write(p)
+}
 
 // Dropped is how many log lines were lost so far.
 func (o *logOut) Dropped() uint64 { return o.dropped.Load() }
@@ -290,6 +321,7 @@ func (o *logOut) Dropped() uint64 { return o.dropped.Load() }
 // reports whether all were written: a stalled stderr must not hold up the
 // exit.
 func (o *logOut) close(wait time.Duration) bool {
+	close(o.stop)
 	done := make(chan struct{})
 	go func() { _ = o.dw.Close(); close(done) }()
 	t := time.NewTimer(wait)
@@ -306,8 +338,14 @@ func (o *logOut) close(wait time.Duration) bool {
 type logSink struct{ o *logOut }
 
 func (s logSink) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil // a nudge
+	}
 	o := s.o
+	o.writing.Store(true)
 	n, err := o.to.Write(p)
+	o.writing.Store(false)
+	o.taken.Add(1)
 	if err != nil {
 		o.dropped.Add(1)
 		return n, err
