@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -571,11 +572,12 @@ func runCLI(t *testing.T, env []string, args ...string) (code int, stdout, stder
 // what they should, where they should, with the right exit code.
 func TestCommandLine(t *testing.T) {
 	for _, tc := range []struct {
-		args   []string
-		code   int
-		stdout []string // each must appear
-		stderr []string
-		once   string // must appear exactly once in stderr
+		args    []string
+		code    int
+		stdout  []string // each must appear
+		stderr  []string
+		once    string // must appear exactly once in stderr
+		version *regexp.Regexp
 	}{
 		{args: []string{"-h"}, code: 0, stderr: []string{
 			"Logatron is an in-memory log server.",
@@ -583,7 +585,10 @@ func TestCommandLine(t *testing.T) {
 			"-buffer-bytes size", "(default 1MiB)", "-max-line size", "(default 64KiB)", "(default 4MiB)",
 			"LOGATRON_MAX_LINE=16KiB", "-version", "-healthcheck",
 		}},
-		{args: []string{"-version"}, code: 0, stdout: []string{"logatron version (devel), revision ", runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH + "\n"}},
+		// A build from a clone has a pseudo-version and a revision; with
+		// -buildvcs=false (or no .git) it has neither.
+		{args: []string{"-version"}, code: 0, version: regexp.MustCompile(`^logatron version (\(devel\)|v\S+), revision (unknown|[0-9a-f]{40}(-modified)?), ` +
+			regexp.QuoteMeta(runtime.Version()+" "+runtime.GOOS+"/"+runtime.GOARCH) + "\n$")},
 		{args: []string{"-nope"}, code: 2, stderr: []string{"flag provided but not defined: -nope", "usage: logatron"}},
 		{args: []string{"-max-line", "lots"}, code: 2, stderr: []string{`invalid value "lots" for flag -max-line`}},
 		{args: []string{"send-nothing"}, code: 2, stderr: []string{`unexpected argument "send-nothing"`}},
@@ -611,6 +616,9 @@ func TestCommandLine(t *testing.T) {
 				if !strings.Contains(stderr, want) {
 					t.Errorf("stderr lacks %q:\n%s", want, stderr)
 				}
+			}
+			if tc.version != nil && !tc.version.MatchString(stdout) {
+				t.Errorf("stdout %q does not match %s", stdout, tc.version)
 			}
 			if tc.once != "" && strings.Count(stderr, tc.once) != 1 {
 				t.Errorf("stderr has %q %d times, want once:\n%s", tc.once, strings.Count(stderr, tc.once), stderr)
