@@ -2,6 +2,8 @@ package loop
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"regexp"
@@ -146,6 +148,7 @@ type responder struct {
 	aborted  bool   // stop now
 
 	stream     atomic.Pointer[store.Stream] // set on the loop by WATCH
+	authed     bool                         // responder-owned: AUTH succeeded
 	loopClosed bool                         // loop-owned: gnet has closed its side
 	format     atomic.Uint32                // query.Format; set by FORMAT on either side, never both at once
 }
@@ -299,11 +302,28 @@ func (r *responder) answer(line string) bool {
 		return true
 	}
 	f := query.Format(r.format.Load())
+	if token := r.s.cfg.AdminToken; token != "" && !r.authed {
+		switch {
+		case err == nil && req.Cmd == codec.AdminBlank:
+			return true
+		case err != nil || req.Cmd != codec.AdminAUTH:
+			return r.write(query.AppendError(nil, f, "auth required")) == nil
+		case !sameToken(req.Token, token):
+			r.s.log.Warn().Str("addr", r.addr).Msg("admin connection: wrong token")
+			_ = r.write(query.AppendError(nil, f, "not authorized"))
+			_ = r.gc.Close()
+			return false
+		}
+		r.authed = true
+		return r.write(query.AppendDone(nil, f)) == nil
+	}
 	switch {
 	case err != nil:
 		return r.write(query.AppendError(nil, f, err.Error())) == nil
 	case req.Cmd == codec.AdminBlank:
 		return true
+	case req.Cmd == codec.AdminAUTH: // no token configured, or already given
+		return r.write(query.AppendDone(nil, f)) == nil
 	case req.Cmd == codec.AdminQUIT:
 		_ = r.write(query.AppendDone(nil, f))
 		_ = r.gc.Close()
@@ -525,4 +545,11 @@ func requestQuery(req *codec.Request) Query {
 		q.Until = time.UnixMilli(hi)
 	}
 	return q
+}
+
+// sameToken compares a given token with the configured one in constant
+// time: both are hashed first, so not even the length leaks.
+func sameToken(given, want string) bool {
+	a, b := sha256.Sum256([]byte(given)), sha256.Sum256([]byte(want))
+	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }

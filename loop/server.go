@@ -47,6 +47,7 @@ type Config struct {
 	KeepAlive    time.Duration // TCP keepalive idle time; 0 disables
 	Retain       time.Duration // how long a closed client is kept; 0 removes it at once
 	RetainMax    int           // closed clients kept at most (the oldest closed goes first)
+	AdminToken   string        // when set, admin connections must first send AUTH <token>
 	Reserve      int           // file descriptors kept back from MaxClients for admin, HTTP and the process
 	Log          zerolog.Logger
 }
