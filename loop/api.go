@@ -339,6 +339,9 @@ func (s *Server) Stats(ctx context.Context) (query.Stats, error) {
 	}
 	st.UptimeS = int64(time.Since(s.started).Seconds())
 	st.HeapBytes, st.GCCPUFraction = runtimeFigures()
+	if s.cfg.StatsHook != nil {
+		s.cfg.StatsHook(&st)
+	}
 	return st, nil
 }
 

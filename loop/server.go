@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/logatron/logatron/query"
 	"github.com/logatron/logatron/store"
 	"github.com/panjf2000/gnet/v2"
 	"github.com/rs/zerolog"
@@ -48,8 +50,16 @@ type Config struct {
 	Retain       time.Duration // how long a closed client is kept; 0 removes it at once
 	RetainMax    int           // closed clients kept at most (the oldest closed goes first)
 	AdminToken   string        // when set, admin connections must first send AUTH <token>
-	Reserve      int           // file descriptors kept back from MaxClients for admin, HTTP and the process
-	Log          zerolog.Logger
+	// Cluster answers the admin request CLUSTER <inner> (inner is the
+	// request's text after the word) by writing the whole reply, in format
+	// f, to w; for CLUSTER WATCH it streams until ctx ends (the connection
+	// closed). nil: CLUSTER answers that the cluster is not enabled.
+	Cluster func(ctx context.Context, f query.Format, inner string, w io.Writer) error
+	// StatsHook, when set, adds figures kept outside the loop (log lines
+	// dropped, NATS events dropped, the node's name) to every STATS copy.
+	StatsHook func(*query.Stats)
+	Reserve   int // file descriptors kept back from MaxClients for admin, HTTP and the process
+	Log       zerolog.Logger
 }
 
 // DefaultConfig returns the settings of `logatron` run with no flags.
