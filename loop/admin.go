@@ -152,6 +152,7 @@ type responder struct {
 	authed     bool                         // responder-owned: AUTH succeeded
 	closed     chan struct{}                // closed once the connection has ended (see ended)
 	endOnce    sync.Once
+	idleReset  func() // responder-owned: restarts the idle timer
 	loopClosed bool          // loop-owned: gnet has closed its side
 	format     atomic.Uint32 // query.Format; set by FORMAT on either side, never both at once
 }
@@ -232,6 +233,15 @@ func (r *responder) run() {
 		r.s.post(func() { r.s.admins-- })
 	}()
 	var spare []byte
+	// An admin connection that sends nothing for idle-timeout, and does not
+	// watch, is closed, so idle connections cannot lock operators out.
+	var idle <-chan time.Time
+	if d := r.s.cfg.IdleTimeout; d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		idle = t.C
+		r.idleReset = func() { t.Reset(d) }
+	}
 	for {
 		if st := r.stream.Load(); st != nil {
 			out, err := st.Take(spare)
@@ -259,6 +269,9 @@ func (r *responder) run() {
 			r.reqBytes -= len(it.line)
 			r.busy = true
 			r.mu.Unlock()
+			if r.idleReset != nil {
+				r.idleReset()
+			}
 			ok := r.answer(it.line)
 			r.mu.Lock()
 			r.busy = false
@@ -276,7 +289,17 @@ func (r *responder) run() {
 			return
 		}
 		r.mu.Unlock()
-		<-r.wake
+		select {
+		case <-r.wake:
+		case <-idle:
+			if r.stream.Load() == nil {
+				r.s.log.Debug().Str("addr", r.addr).Msg("admin connection idle: closed")
+				_ = r.write(query.AppendError(nil, query.Format(r.format.Load()), "idle timeout"))
+				_ = r.gc.Close()
+				r.ended()
+				return
+			}
+		}
 	}
 }
 

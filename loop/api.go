@@ -332,6 +332,9 @@ func (s *Server) Stats(ctx context.Context) (query.Stats, error) {
 			WatchersDroppedTotal: s.st.Watch.Dropped(),
 			ClosedClients:        s.st.Closed(),
 			ForgottenTotal:       t.Forgotten,
+			StoreBytes:           uint64(s.st.Bytes()),
+			MaxMemory:            uint64(max(s.cfg.MaxMemory, 0)),
+			EvictedTotal:         t.Evicted,
 		}
 	})
 	if err != nil {
