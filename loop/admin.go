@@ -152,7 +152,7 @@ type responder struct {
 	authed     bool                         // responder-owned: AUTH succeeded
 	closed     chan struct{}                // closed once the connection has ended (see ended)
 	endOnce    sync.Once
-	idleReset  func() // responder-owned: restarts the idle timer
+	idleReset  func()        // responder-owned: restarts the idle timer
 	loopClosed bool          // loop-owned: gnet has closed its side
 	format     atomic.Uint32 // query.Format; set by FORMAT on either side, never both at once
 }

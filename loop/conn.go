@@ -77,6 +77,7 @@ func inPrefixes(ps []netip.Prefix, ip netip.Addr) bool {
 func (s *Server) refuse(c gnet.Conn, peer store.Peer, reason string) gnet.Action {
 	_, _ = c.Write([]byte("ERR " + reason + "\n"))
 	s.st.CountRejected()
+	s.countReject(reason)
 	if ok, suppressed := s.rejectLog.allow(s.since()); ok {
 		ev := s.log.Warn().Str("addr", peer.String()).Str("reason", reason)
 		if suppressed > 0 {

@@ -144,6 +144,7 @@ type Server struct {
 	unidentHead  int
 	perIP        map[netip.Addr]int // open data connections by peer address (when MaxPerIP is set)
 	rejectLog    logLimit
+	rejectedBy   [8]uint64 // by RejectReasons
 }
 
 // New checks cfg and returns a server that is not yet listening.

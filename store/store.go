@@ -48,6 +48,24 @@ type Totals struct {
 	Truncated uint64
 	Forgotten uint64 // closed clients removed: by time, count, FORGET or memory
 	Evicted   uint64 // entries evicted for memory
+	Sets      uint64 // SET lines stored
+}
+
+// CloseReasons are the kinds of close_reason, the label values of the
+// closes-by-reason metric ("error" stands for every "error: <text>").
+var CloseReasons = []string{"eof", "reset", "keepalive", "replaced", "shutdown", "error"}
+
+// DurationBuckets are the upper bounds, in seconds, of the histogram of
+// how long identified connections lasted.
+var DurationBuckets = []float64{1, 10, 60, 600, 3600, 6 * 3600, 24 * 3600, 7 * 24 * 3600}
+
+// Closes counts ended connections of identified clients: by reason (in
+// CloseReasons order) and by duration (a histogram over DurationBuckets;
+// the last count is past the last bound).
+type Closes struct {
+	ByReason  [6]uint64
+	Durations [9]uint64
+	Seconds   float64 // the sum of the durations
 }
 
 // Store is every client the server holds and the counters over them.
@@ -69,7 +87,8 @@ type Store struct {
 	oldest, newest *Client
 	closed         int
 
-	bytes int64 // ring footprints and state bytes of every client held
+	bytes  int64 // ring footprints and state bytes of every client held
+	closes Closes
 
 	// Watch is the event fan-out: admin WATCH, WebSocket and Go
 	// subscriptions.
@@ -427,6 +446,7 @@ func (s *Store) set(cl *Client, key, val []byte, now int64) {
 		s.fail(cl, "state too large: max-state-bytes is "+strconv.Itoa(s.cfg.MaxStateBytes))
 		return
 	}
+	s.tot.Sets++
 	if !exists || old != string(val) {
 		cl.keys[string(key)] = string(val)
 		cl.stateBytes += grow
@@ -453,6 +473,7 @@ func (s *Store) Close(c *Conn, reason string, now int64, mono time.Duration, qui
 	c.client = nil
 	cl.connected = false
 	cl.conn = nil
+	s.countClose(reason, now-cl.connectedAt)
 	s.log.Debug().Str("client", cl.name).Str("reason", reason).Msg("client disconnected")
 	if s.cfg.Retain <= 0 {
 		s.remove(cl)
@@ -600,3 +621,25 @@ func (s *Store) largest(k int) []*Client {
 	}
 	return top
 }
+
+// countClose counts a connection of an identified client that ended for
+// reason after ms milliseconds.
+func (s *Store) countClose(reason string, ms int64) {
+	i := len(CloseReasons) - 1 // error: <text>
+	for k, r := range CloseReasons[:len(CloseReasons)-1] {
+		if r == reason {
+			i = k
+		}
+	}
+	s.closes.ByReason[i]++
+	sec := float64(max(ms, 0)) / 1000
+	b := 0
+	for b < len(DurationBuckets) && sec > DurationBuckets[b] {
+		b++
+	}
+	s.closes.Durations[b]++
+	s.closes.Seconds += sec
+}
+
+// Closes returns the counts of ended connections.
+func (s *Store) Closes() Closes { return s.closes }
