@@ -113,11 +113,11 @@ func run(args []string, stderr io.Writer) int {
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "close an admin connection that sends nothing this long and does not watch (0: never)")
 	allow := fs.String("allow", "", "data peers allowed, as `cidrs` (10.0.0.0/8,127.0.0.1/32); others get ERR not allowed (default: every address)")
 	fs.IntVar(&cfg.MaxPerIP, "max-per-ip", 0, "open data connections from one address (0: no limit)")
-	tokens := fs.String("tokens", "", "`file` of `<name-glob> <token>` lines: an IAM must carry the token of a rule matching its name")
+	tokens := fs.String("tokens", "", "a `file` of lines \"<name-glob> <token>\": an IAM must carry the token of a rule matching its name")
 	proxyProto := fs.Bool("proxy-protocol", false, "data connections from -proxy-from start with a PROXY protocol v1 or v2 header (a TLS terminator in front)")
 	proxyFrom := fs.String("proxy-from", "", "`cidrs` of the proxies whose connections carry a PROXY header (with -proxy-protocol)")
-	maxMemory := size(min(cfg.MaxMemory, 1<<62))
-	fs.Var(&maxMemory, "max-memory", "ring and state bytes (a `size`) that clients can make the server hold; past it closed clients are forgotten, then the largest clients' oldest entries evicted (default: 75% of the cgroup's or the machine's memory)")
+	var maxMemory size
+	fs.Var(&maxMemory, "max-memory", "ring and state bytes (a `size`) that clients can make the server hold; past it closed clients are forgotten, then the largest clients' oldest entries evicted (0: 75% of the cgroup's or the machine's memory)")
 	fs.Var((*size)(&cfg.MaxStateBytes), "max-state-bytes", "one client's keys and values (a `size`); a SET past it is an error")
 	fs.DurationVar(&cfg.IdentTimeout, "ident-timeout", cfg.IdentTimeout, "time a new connection has to send IAM")
 	fs.Var((*size)(&cfg.WatchBuffer), "watch-buffer", "unsent bytes (a `size`) a watcher may owe before it is disconnected")
@@ -187,7 +187,9 @@ func run(args []string, stderr io.Writer) int {
 	// connection (gnet's and the responder's), one per HTTP connection, and
 	// the process's own (listeners, epoll, log, runtime).
 	cfg.Reserve = 2*cfg.MaxAdmin + *maxHTTP + 64
-	cfg.MaxMemory = int64(maxMemory)
+	if maxMemory > 0 {
+		cfg.MaxMemory = int64(maxMemory)
+	}
 	if cfg.Allow, err = parsePrefixes(*allow); err != nil {
 		fmt.Fprintln(stderr, "logatron: -allow:", err)
 		return 2

@@ -32,7 +32,7 @@ import (
 )
 
 // Version is reported by STATS.
-const Version = "0.1.0"
+const Version = "0.2.0"
 
 // Config holds a server's addresses and limits; see DefaultConfig for the
 // defaults and ../shared/SPEC.md for what each limit means to a client.
