@@ -458,12 +458,17 @@ func (s *Store) backlog(x *watcher, n int) []backlogEntry {
 			continue
 		}
 		picked = picked[:0]
-		cl.ring.Range(0, func(ts int64, msg []byte) bool {
+		collect := func(ts int64, msg []byte) bool {
 			if x.match.Match(msg) {
 				picked = append(picked, backlogEntry{ts, cl.name, msg})
 			}
 			return true
-		})
+		}
+		if x.match.Regexp() == nil {
+			cl.ring.Last(n, collect) // only the newest n are read
+		} else {
+			cl.ring.Range(0, collect)
+		}
 		if len(picked) > n {
 			picked = picked[len(picked)-n:]
 		}
