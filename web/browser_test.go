@@ -208,7 +208,9 @@ func logged(t *testing.T, srv *loop.Server, name, msg string) {
 // finds the line one client logged and its link opens that client, the
 // merged tail shows stored lines and lines logged after the page opened,
 // highlights errors, appends CONT lines to their entry, renders markup as
-// text, and pause holds new lines back until resume.
+// text, and pause holds new lines back until resume; a closed client's
+// details say why it went; a bad regex shows the server's error; a tail
+// filter lets only matching lines through; dark mode follows the system.
 func TestStatusPageInBrowser(t *testing.T) {
 	chromium(t)
 	srv, url := start(t, nil)
@@ -295,6 +297,31 @@ func TestStatusPageInBrowser(t *testing.T) {
 		return err
 	}), until(`getComputedStyle(document.body).backgroundColor === "rgb(17, 20, 24)"`))
 	p.screenshot("desktop-dark", true)
+
+	// A bad regex is the server's error, in search and in the tail filter;
+	// a good tail filter restarts the tail with only matching lines.
+	p.do("a bad search",
+		chromedp.SetValue(chromedp.CSS("#q"), "("),
+		chromedp.Click(chromedp.CSS("#search button")),
+		until(`document.querySelector("#rsum .err")?.textContent.startsWith("usage:")`),
+	)
+	p.do("a bad tail filter", chromedp.SendKeys(chromedp.CSS("#tmatch"), "("),
+		until(`document.getElementById("tail").className.includes("bad") && `+badge("tail")+`.startsWith("usage:")`))
+	p.do("a tail filter",
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("tmatch").value = ""`),
+		chromedp.SendKeys(chromedp.CSS("#tmatch"), "needle|vacuum"),
+		until(badge("tail")+` === "live" && `+tailHas("vacuum done")),
+	)
+	if got := tailLines(p); !slices.Equal(got, []string{"needle 42 found in index", "vacuum done"}) {
+		t.Fatalf("filtered tail shows %q", got)
+	}
+	// The line that does not match goes first: had it been sent, it would
+	// be shown by the time the one after it is.
+	send(t, db1, "LOG not this one\nLOG vacuum again\n")
+	p.wait("a live line through the filter", tailHas("vacuum again"))
+	if got := tailLines(p); !slices.Equal(got, []string{"needle 42 found in index", "vacuum done", "vacuum again"}) {
+		t.Fatalf("filtered tail shows %q", got)
+	}
 }
 
 // TestStatusPagePhone checks the page at a phone's width: nothing wider than
