@@ -447,7 +447,7 @@ func TestAppendStats(t *testing.T) {
 		}
 	}
 	wantTail := []string{"closed_clients 4", "forgotten_total 5", "store_bytes 6000", "max_memory 1073741824",
-		"evicted_total 7", "log_dropped_total 8", "nats_dropped_total 9"}
+		"evicted_total 7", "log_dropped_total 8", "nats_dropped_total 9", "sets_total 0"}
 	if got := data[len(data)-7:]; !reflect.DeepEqual(got, wantTail) {
 		t.Errorf("new lines %q, want %q", got, wantTail)
 	}
