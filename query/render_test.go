@@ -429,16 +429,16 @@ func TestAppendStrings(t *testing.T) {
 var stats = Stats{Version: "2.0.0", UptimeS: 42, Clients: 3, ClientsTotal: 9, RejectedTotal: 1, LinesTotal: 100,
 	BytesTotal: 2000, ErrorsTotal: 2, TruncatedTotal: 1, AdminConnections: 1, Watchers: 2, WatchersDroppedTotal: 1,
 	HeapBytes: 4096, GCCPUFraction: 0.25, MaxClients: 1000, ClosedClients: 4, ForgottenTotal: 5, StoreBytes: 6000,
-	MaxMemory: 1 << 30, EvictedTotal: 7, LogDroppedTotal: 8, NATSDroppedTotal: 9}
+	MaxMemory: 1 << 30, EvictedTotal: 7, LogDroppedTotal: 8, NATSDroppedTotal: 9, SetsTotal: 10}
 
 var statsKeys = []string{"version", "uptime_s", "clients", "max_clients", "clients_total", "rejected_total",
 	"lines_total", "bytes_total", "errors_total", "truncated_total", "admin_connections", "watchers",
 	"watchers_dropped_total", "heap_bytes", "gc_cpu_fraction", "closed_clients", "forgotten_total",
-	"store_bytes", "max_memory", "evicted_total", "log_dropped_total", "nats_dropped_total"}
+	"store_bytes", "max_memory", "evicted_total", "log_dropped_total", "nats_dropped_total", "sets_total"}
 
 func TestAppendStats(t *testing.T) {
 	head, data := lines(t, AppendStats(nil, Text, &stats))
-	if head != "OK 22" || len(data) != len(statsKeys) {
+	if head != "OK 23" || len(data) != len(statsKeys) {
 		t.Fatalf("text %q %q", head, data)
 	}
 	for i, k := range statsKeys {
@@ -447,8 +447,8 @@ func TestAppendStats(t *testing.T) {
 		}
 	}
 	wantTail := []string{"closed_clients 4", "forgotten_total 5", "store_bytes 6000", "max_memory 1073741824",
-		"evicted_total 7", "log_dropped_total 8", "nats_dropped_total 9", "sets_total 0"}
-	if got := data[len(data)-7:]; !reflect.DeepEqual(got, wantTail) {
+		"evicted_total 7", "log_dropped_total 8", "nats_dropped_total 9", "sets_total 10"}
+	if got := data[len(data)-len(wantTail):]; !reflect.DeepEqual(got, wantTail) {
 		t.Errorf("new lines %q, want %q", got, wantTail)
 	}
 	var got map[string]any
@@ -461,7 +461,7 @@ func TestAppendStats(t *testing.T) {
 	withNode := stats
 	withNode.Node = "n1"
 	head, data = lines(t, AppendStats(nil, Text, &withNode))
-	if head != "OK 23" || data[0] != "node n1" {
+	if head != "OK 24" || data[0] != "node n1" {
 		t.Errorf("node first: %q %q", head, data[:2])
 	}
 	var list []map[string]any
