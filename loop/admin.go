@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 
 	"net"
@@ -471,15 +470,11 @@ func (r *responder) reply(req *codec.Request) bool {
 		}
 		return r.write(query.AppendDone(nil, f)) == nil
 	case codec.AdminLOG:
-		q := requestQuery(req)
-		if req.N == 0 {
-			q.Match, q.Last = regexp.MustCompile(`$^`), 1 // nothing, but still "no such client" for a bad name
-		}
-		l, err := s.Log(ctx, req.Name, q)
+		l, err := s.Log(ctx, req.Name, requestQuery(req))
 		if err != nil {
 			return fail(err)
 		}
-		if req.N == 0 {
+		if req.N == 0 { // LOG <name> 0: nothing, but an unknown name is still an error
 			l = query.Log{}
 		}
 		return render(func(dst []byte) []byte { return query.AppendLog(dst, f, &l) })
