@@ -296,17 +296,24 @@ func (s *Server) Grep(ctx context.Context, q Query) ([]query.Hit, error) {
 // hands emit the copies a slice at a time (about a mebibyte of entries
 // each), so that a DUMP of gigabytes is never held whole.
 func (s *Server) dump(ctx context.Context, emit func([]query.Dump) error) error {
+	// ds is reused from step to step: once a step is emitted its copies
+	// are free, so a DUMP holds about one step's copy however large the
+	// store, and the loop does not allocate it again.
 	var ds []query.Dump
+	k := 0
 	return s.scan(ctx, Query{Which: All}, sliceDump, func(cl *store.Client) (int, bool) {
-		d := cl.Dump()
-		ds = append(ds, d)
-		return len(d.Log.Data), true
+		if k == len(ds) {
+			ds = append(ds, query.Dump{})
+		}
+		cl.DumpInto(&ds[k])
+		k++
+		return len(ds[k-1].Log.Data), true
 	}, func() error {
-		for i := range ds {
+		for i := range ds[:k] {
 			store.SortState(ds[i].State)
 		}
-		err := emit(ds)
-		ds = ds[:0]
+		err := emit(ds[:k])
+		k = 0
 		return err
 	})
 }

@@ -208,14 +208,21 @@ func SortInfos(cs []query.ClientInfo) []query.ClientInfo {
 
 // Log copies the newest n entries (n < 0: all) in three allocations.
 func (cl *Client) Log(n int) query.Log {
+	var l query.Log
+	cl.logInto(&l, n)
+	return l
+}
+
+// logInto copies the newest n entries (n < 0: all) into l, reusing its
+// arrays, and grows them at most once each.
+func (cl *Client) logInto(l *query.Log, n int) {
 	if n < 0 || n > cl.ring.Len() {
 		n = cl.ring.Len()
 	}
 	size := 0
 	cl.ring.Last(n, func(_ int64, msg []byte) bool { size += len(msg); return true })
-	l := query.Log{TS: make([]int64, 0, n), End: make([]int, 0, n), Data: make([]byte, 0, size)}
+	l.TS, l.End, l.Data = slices.Grow(l.TS[:0], n), slices.Grow(l.End[:0], n), slices.Grow(l.Data[:0], size)
 	cl.ring.Last(n, func(ts int64, msg []byte) bool { l.Append(ts, msg); return true })
-	return l
 }
 
 // State copies the client's keys and values, unsorted.
@@ -238,8 +245,22 @@ func (s *Store) Dump() []query.Dump {
 
 // Dump copies everything held for the client.
 func (cl *Client) Dump() query.Dump {
-	return query.Dump{
-		Name: cl.name, ConnectedAt: cl.connectedAt, Log: cl.Log(-1), State: cl.State(),
+	var d query.Dump
+	cl.DumpInto(&d)
+	return d
+}
+
+// DumpInto copies everything held for the client into d, reusing d's
+// arrays: a DUMP of the whole store copies it a step at a time into the
+// same few megabytes, instead of allocating it all again.
+func (cl *Client) DumpInto(d *query.Dump) {
+	log, state := d.Log, d.State[:0]
+	cl.logInto(&log, -1)
+	for k, v := range cl.keys {
+		state = append(state, query.KV{Key: k, Value: v})
+	}
+	*d = query.Dump{
+		Name: cl.name, ConnectedAt: cl.connectedAt, Log: log, State: state,
 		Closed: !cl.connected, ClosedAt: cl.closedAt, CloseReason: cl.closeReason, Reconnects: cl.reconnects,
 	}
 }
