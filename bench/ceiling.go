@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/logatron/logatron/loop"
 	"github.com/panjf2000/gnet/v2"
 	"github.com/panjf2000/gnet/v2/pkg/logging"
 )
@@ -80,7 +79,7 @@ func startCeiling(dataAddr, adminAddr string) (*ceiling, error) {
 	}
 	go func() {
 		h.done <- gnet.Run(h, "tcp://"+dataAddr, gnet.WithMulticore(false), gnet.WithNumEventLoop(1), gnet.WithReuseAddr(true),
-			gnet.WithReadBufferCap(loop.ReadSize), // as logatron reads, so the ceiling stays the same loop's bound
+			gnet.WithReadBufferCap(256<<10), // as logatron reads (loop.readSize), so the ceiling stays the same loop's bound
 			gnet.WithLogLevel(logging.ErrorLevel))
 	}()
 	select {

@@ -186,6 +186,12 @@ func (f *Framer) AtLineStart() bool {
 	return len(f.pending) == 0 && !f.skip && !f.cr
 }
 
+// Copied reports whether the line Next returned last came from the
+// Framer's internal buffer (it spanned reads) rather than from the caller's
+// buffer: such a line is valid only until the next call, while one sliced
+// from the caller's buffer lives as long as that buffer.
+func (f *Framer) Copied() bool { return f.held }
+
 // Release drops the Framer's internal buffer and any partial line, leaving it
 // as NewFramer made it; call it when the connection closes so an idle Framer
 // pins no memory. Lines previously returned from the internal buffer become

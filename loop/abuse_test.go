@@ -139,7 +139,7 @@ func TestAbuseBinaryGarbage(t *testing.T) {
 		t.Errorf("NUL line stored as %q", msg)
 	}
 	// Every stored message is valid UTF-8 and every reply renders as JSON.
-	ds, err := s.Dump()
+	ds, err := s.dump()
 	if err != nil {
 		t.Fatal(err)
 	}

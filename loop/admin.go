@@ -2,7 +2,8 @@ package loop
 
 import (
 	"fmt"
-	"io"
+	"strconv"
+
 	"net"
 	"os"
 	"sync"
@@ -11,18 +12,18 @@ import (
 
 	"github.com/logatron/logatron/codec"
 	"github.com/logatron/logatron/query"
+	"github.com/logatron/logatron/store"
 	"github.com/panjf2000/gnet/v2"
-	"golang.org/x/sys/unix"
 )
 
-// The admin port is read by the event loop but written by one responder
-// goroutine per admin connection, through a duplicate of its socket. The
-// reason is gnet v2.9.7: when a peer half-closes (`printf 'DUMP\n' | nc -N`)
-// gnet closes the socket and drops whatever the kernel did not take at once,
-// so a reply of megabytes would be cut. The duplicate keeps the socket open
-// until the responder has written everything owed; it also lets a large reply
-// be rendered off the loop, which only copies. Data connections never get a
-// goroutine.
+// The admin port. The event loop reads and frames each admin connection's
+// requests; every reply has one path: its responder goroutine takes a copy
+// from the loop (onLoop), renders it and writes it, through a duplicate of
+// the socket. Rendering and writing off the loop keep a reply of megabytes
+// from stalling ingest, and the duplicate keeps the socket open after a
+// peer's half-close (`printf 'DUMP\n' | nc -N`), when gnet v2.9.7 would
+// close it and drop what the kernel had not taken yet. Data connections
+// never get a goroutine.
 
 const (
 	maxAdminLine     = 4096     // longest admin request, terminator excluded
@@ -38,22 +39,22 @@ type adminConn struct {
 	closing bool // pollAdmin asked gnet to close it
 }
 
-func (st *store) openAdmin(c gnet.Conn, s *Server) gnet.Action {
-	if st.admins >= st.cfg.MaxAdmin {
+func (s *Server) openAdmin(c gnet.Conn) gnet.Action {
+	if s.admins >= s.cfg.MaxAdmin {
 		_, _ = c.Write([]byte("ERR too many admin connections\n"))
-		st.log.Warn().Str("addr", c.RemoteAddr().String()).Str("reason", "too many admin connections").Msg("rejected admin connection")
+		s.log.Warn().Str("addr", c.RemoteAddr().String()).Str("reason", "too many admin connections").Msg("rejected admin connection")
 		return gnet.Close
 	}
 	nc, err := dupConn(c)
 	if err != nil {
-		st.log.Error().Err(err).Msg("admin connection: cannot duplicate socket")
+		s.log.Error().Err(err).Msg("admin connection: cannot duplicate socket")
 		return gnet.Close
 	}
-	st.admins++
+	s.admins++
 	a := &adminConn{c: c, fr: codec.NewFramer(maxAdminLine), r: newResponder(s, c, nc)}
-	if err := st.apoll.add(a); err != nil {
+	if err := s.apoll.add(a); err != nil {
 		// Only the priority is lost: gnet still serves the connection.
-		st.log.Error().Err(err).Msg("admin connection")
+		s.log.Error().Err(err).Msg("admin connection")
 	}
 	c.SetContext(a)
 	go a.r.run()
@@ -75,17 +76,17 @@ func dupConn(c gnet.Conn) (net.Conn, error) {
 	return nc, nil
 }
 
-func (st *store) adminTraffic(a *adminConn) gnet.Action {
+func (s *Server) adminTraffic(a *adminConn) gnet.Action {
 	buf, _ := a.c.Next(-1)
 	if a.closing {
 		return gnet.Close
 	}
-	return st.adminInput(a, buf)
+	return s.adminInput(a, buf)
 }
 
 // adminInput handles bytes read from an admin connection, by gnet or by
 // pollAdmin.
-func (st *store) adminInput(a *adminConn, buf []byte) gnet.Action {
+func (s *Server) adminInput(a *adminConn, buf []byte) gnet.Action {
 	for {
 		line, long, ok := a.fr.Next(&buf)
 		if !ok {
@@ -96,12 +97,9 @@ func (st *store) adminInput(a *adminConn, buf []byte) gnet.Action {
 			return gnet.Close
 		}
 		if codec.LooksLikeHTTP(line) {
-			st.log.Warn().Str("addr", a.r.addr).Msg("HTTP request on the admin port: closed (possible cross-protocol attack)")
+			s.log.Warn().Str("addr", a.r.addr).Msg("HTTP request on the admin port: closed (possible cross-protocol attack)")
 			a.r.abort()
 			return gnet.Close
-		}
-		if a.r.idle() && a.answerInline(line) {
-			continue
 		}
 		if !a.r.pushRequest(line) {
 			a.r.finish("too many requests pending: read the replies")
@@ -110,103 +108,12 @@ func (st *store) adminInput(a *adminConn, buf []byte) gnet.Action {
 	}
 }
 
-// adminPoll lets the loop take admin requests in the middle of a busy round
-// of data reads. gnet handles the sockets one epoll_wait reported, in its
-// order; in level-triggered mode a socket that becomes ready during a round
-// is queued behind every data socket that stays ready, so under a full data
-// load a PING waited for the rest of one round and all of the next (p50
-// 8 ms with 100 clients sending flat out). Between data reads, at most
-// every 250 µs (one epoll_wait each: about 0.1% of a core), the loop asks a
-// second epoll set that holds only the admin sockets, and reads those that
-// are ready itself; gnet's own read of them then finds nothing (EAGAIN),
-// which it ignores. With no admin connection open there is no set and no
-// cost.
-type adminPoll struct {
-	ep     int // epoll descriptor; -1 while no admin connection is open
-	byFd   map[int]*adminConn
-	events []unix.EpollEvent
-	buf    []byte
-	last   time.Time // the last check (its monotonic reading is compared)
-	reads  uint64
-}
-
-const adminPollRead = 16 << 10 // bytes read from one admin socket per check
-
-func (p *adminPoll) add(a *adminConn) error {
-	if p.ep < 0 {
-		ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-		if err != nil {
-			return fmt.Errorf("admin poll: epoll_create1: %w", err)
-		}
-		p.ep = ep
-		p.byFd = make(map[int]*adminConn)
-		p.events = make([]unix.EpollEvent, 16)
-		p.buf = make([]byte, adminPollRead)
-	}
-	fd := a.c.Fd()
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
-	if err := unix.EpollCtl(p.ep, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
-		return fmt.Errorf("admin poll: epoll_ctl add: %w", err)
-	}
-	p.byFd[fd] = a
-	return nil
-}
-
-// remove must run before gnet closes a's socket: the responder's duplicate
-// keeps the socket alive, and with it a registration keyed by a closed fd.
-func (p *adminPoll) remove(a *adminConn) {
-	fd := a.c.Fd()
-	if p.byFd[fd] != a {
-		return
-	}
-	_ = unix.EpollCtl(p.ep, unix.EPOLL_CTL_DEL, fd, nil)
-	delete(p.byFd, fd)
-	if len(p.byFd) == 0 {
-		_ = unix.Close(p.ep)
-		*p = adminPoll{ep: -1}
-	}
-}
-
-// adminPollEvery is the least time between two checks of the admin set.
-const adminPollEvery = 250 * time.Microsecond
-
-// pollAdmin reads and handles the admin sockets that have input, if the
-// last check was adminPollEvery ago or more.
-func (st *store) pollAdmin(now time.Time) {
-	p := &st.apoll
-	if p.ep < 0 || now.Sub(p.last) < adminPollEvery {
-		return
-	}
-	p.last = now
-	n, err := unix.EpollWait(p.ep, p.events, 0)
-	if err != nil {
-		return // EINTR; gnet serves the sockets as before
-	}
-	for _, ev := range p.events[:n] {
-		a := p.byFd[int(ev.Fd)]
-		if a == nil || a.closing {
-			continue
-		}
-		k, err := unix.Read(int(ev.Fd), p.buf)
-		if err != nil || k <= 0 {
-			continue // EAGAIN, or the end or an error that gnet's read will see too
-		}
-		p.reads++
-		if st.adminInput(a, p.buf[:k]) == gnet.Close {
-			// Closed after gnet's round, which may still hold an event for
-			// this socket; until then its input is discarded.
-			a.closing = true
-			_ = a.c.Close()
-		}
-	}
-}
-
-func (st *store) closeAdmin(a *adminConn) {
-	st.apoll.remove(a)
+func (s *Server) closeAdmin(a *adminConn) {
+	s.apoll.remove(a)
 	a.fr.Release()
 	if st := a.r.stream.Load(); st != nil {
-		a.r.s.st.watch.remove(func(x *watcher) bool { return x.stream == st })
-		st.stop(false)
+		s.st.Watch.RemoveStream(st)
+		st.Stop(false)
 	}
 	a.r.loopClosed = true
 	a.r.finish("")
@@ -235,17 +142,14 @@ type responder struct {
 	final    string // an ERR to send once the queued replies are out
 	aborted  bool   // stop now
 
-	stream     atomic.Pointer[Stream] // set on the loop by WATCH
-	loopClosed bool                   // loop-owned: gnet has closed its side
-	format     atomic.Uint32          // query.Format; set by FORMAT on either side, never both at once
+	stream     atomic.Pointer[store.Stream] // set on the loop by WATCH
+	loopClosed bool                         // loop-owned: gnet has closed its side
+	format     atomic.Uint32                // query.Format; set by FORMAT on either side, never both at once
 }
 
-// item is one thing owed to the client: a request to answer, the rest of a
-// reply the loop began writing, or a reply the loop copied for rendering.
+// item is one thing owed to the client: a request to answer.
 type item struct {
 	line string
-	out  []byte
-	job  func(io.Writer) error
 }
 
 func newResponder(s *Server, gc gnet.Conn, nc net.Conn) *responder {
@@ -274,54 +178,6 @@ func (r *responder) pushRequest(line []byte) bool {
 	r.items = append(r.items, item{line: string(line)})
 	r.reqBytes += len(line)
 	r.signal()
-	return true
-}
-
-// push queues a reply (or its rest) that the loop produced.
-func (r *responder) push(it item) {
-	r.mu.Lock()
-	r.items = append(r.items, it)
-	r.mu.Unlock()
-	r.signal()
-}
-
-// idle reports whether the responder owes nothing: then the loop may answer
-// a request itself, and the reply keeps its place in the order.
-func (r *responder) idle() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return !r.busy && len(r.items) == 0 && !r.eof && !r.aborted && r.stream.Load() == nil
-}
-
-// answerInline answers a request on the loop when the responder owes
-// nothing, so the reply does not wait for another thread to be scheduled:
-// under load that wait cost tens of milliseconds (PING p50 18 ms, p99
-// 158 ms at 100k lines/s over 10,000 connections). A small reply goes out
-// in one non-blocking write; what the socket does not take, and large
-// replies (copied here, rendered there), go to the responder, still in
-// order. QUIT and WATCH are left to the responder: it reports false.
-func (a *adminConn) answerInline(line []byte) bool {
-	req, err := codec.ParseAdmin(line)
-	var out []byte
-	var job func(io.Writer) error
-	switch {
-	case err != nil:
-		out = query.AppendError(nil, query.Format(a.r.format.Load()), err.Error())
-	case req.Cmd == codec.AdminBlank:
-		return true
-	case req.Cmd == codec.AdminQUIT || req.Cmd == codec.AdminWATCH:
-		return false
-	default:
-		out, job = a.r.reply(&req, true)
-	}
-	if job != nil {
-		a.r.push(item{job: job})
-		return true
-	}
-	n, _ := unix.Write(a.c.Fd(), out) // gnet holds nothing for admin connections: we never use its Write
-	if n = max(n, 0); n < len(out) {
-		a.r.push(item{out: out[n:]})
-	}
 	return true
 }
 
@@ -359,13 +215,13 @@ func (r *responder) run() {
 		_ = r.nc.Close()
 		// The connection counts until its last reply is out: the responder
 		// holds a descriptor until then.
-		r.s.post(func() { r.s.st.admins-- })
+		r.s.post(func() { r.s.admins-- })
 	}()
 	var spare []byte
 	for {
 		if st := r.stream.Load(); st != nil {
-			out, err := st.take(spare)
-			if err == ErrDropped {
+			out, err := st.Take(spare)
+			if err == store.ErrDropped {
 				r.abort()
 				return
 			}
@@ -389,7 +245,7 @@ func (r *responder) run() {
 			r.reqBytes -= len(it.line)
 			r.busy = true
 			r.mu.Unlock()
-			ok := r.do(it)
+			ok := r.answer(it.line)
 			r.mu.Lock()
 			r.busy = false
 			r.mu.Unlock()
@@ -428,17 +284,6 @@ func (r *responder) write(b []byte) error {
 	return nil
 }
 
-// do handles one item; false ends the connection.
-func (r *responder) do(it item) bool {
-	switch {
-	case it.out != nil:
-		return r.write(it.out) == nil
-	case it.job != nil:
-		return it.job(writerFunc(r.write)) == nil
-	}
-	return r.answer(it.line)
-}
-
 // answer handles one request that waited in the queue.
 func (r *responder) answer(line string) bool {
 	req, err := codec.ParseAdmin([]byte(line))
@@ -463,11 +308,7 @@ func (r *responder) answer(line string) bool {
 	case req.Cmd == codec.AdminWATCH:
 		return r.startWatch(req.Names)
 	}
-	out, job := r.reply(&req, false)
-	if job != nil {
-		return job(writerFunc(r.write)) == nil
-	}
-	return r.write(out) == nil
+	return r.reply(&req)
 }
 
 type writerFunc func([]byte) error
@@ -483,17 +324,108 @@ func (w writerFunc) Write(b []byte) (int, error) {
 // stream on the loop, before the watcher is added, so it precedes every event.
 func (r *responder) startWatch(names []string) bool {
 	f := query.Format(r.format.Load())
-	st := newStream(r.s, r.addr, r.wake)
+	st := r.s.newStream(r.addr, r.wake)
 	err := r.s.onLoop(func() {
 		if r.loopClosed {
 			return
 		}
-		st.push(query.AppendStreamStart(nil, f), r.s.cfg.WatchBuffer)
+		st.Push(query.AppendStreamStart(nil, f), r.s.cfg.WatchBuffer)
 		r.stream.Store(st)
-		r.s.st.watch.add(newWatcher(st, f, names))
+		r.s.st.Watch.AddStream(st, f, names)
 	})
 	if err != nil {
 		return r.write(query.AppendError(nil, f, err.Error())) == nil
 	}
 	return true
+}
+
+// replyBufs holds render buffers between large replies, so that a CLIENTS
+// over 10,000 clients (1.2 MB) does not allocate its buffer each time. The
+// pool empties itself over two garbage collections when replies stop.
+var replyBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledReply is the largest buffer kept: a DUMP of many megabytes is
+// not worth holding on to.
+const maxPooledReply = 4 << 20
+
+// reply answers one admin request that reads the store or the
+// connection's format (all but QUIT and WATCH): it takes the copy from the
+// loop, renders it and writes it; false ends the connection.
+func (r *responder) reply(req *codec.Request) bool {
+	s := r.s
+	f := query.Format(r.format.Load())
+	fail := func(err error) bool { return r.write(query.AppendError(nil, f, err.Error())) == nil }
+	// render writes a reply built in a pooled buffer: CLIENTS, NAMES, LOG
+	// can be megabytes.
+	render := func(build func(dst []byte) []byte) bool {
+		bp := replyBufs.Get().(*[]byte)
+		b := build((*bp)[:0])
+		err := r.write(b)
+		if cap(b) <= maxPooledReply {
+			*bp = b[:0]
+			replyBufs.Put(bp)
+		}
+		return err == nil
+	}
+
+	switch req.Cmd {
+	case codec.AdminPING:
+		return r.write(query.AppendPong(nil, f)) == nil
+	case codec.AdminHELP:
+		return r.write(query.AppendStrings(nil, f, codec.AdminHelp)) == nil
+	case codec.AdminFORMAT:
+		f = query.Text
+		if req.JSON {
+			f = query.JSON
+		}
+		r.format.Store(uint32(f))
+		return r.write(query.AppendDone(nil, f)) == nil
+	case codec.AdminSTATS:
+		st, err := s.Stats()
+		if err != nil {
+			return fail(err)
+		}
+		return r.write(query.AppendStats(nil, f, &st)) == nil
+	case codec.AdminCLIENT:
+		c, err := s.ClientInfo(req.Name)
+		if err != nil {
+			return fail(err)
+		}
+		return r.write(query.AppendClient(nil, f, &c)) == nil
+	case codec.AdminSTATE:
+		kvs, err := s.State(req.Name)
+		if err != nil {
+			return fail(err)
+		}
+		return r.write(query.AppendState(nil, f, kvs)) == nil
+	case codec.AdminLOG:
+		l, err := s.Log(req.Name, req.N)
+		if err != nil {
+			return fail(err)
+		}
+		return render(func(dst []byte) []byte { return query.AppendLog(dst, f, &l) })
+	case codec.AdminNAMES:
+		names, err := s.ClientNames()
+		if err != nil {
+			return fail(err)
+		}
+		return render(func(dst []byte) []byte { return query.AppendStrings(dst, f, names) })
+	case codec.AdminCLIENTS:
+		cs, err := s.ClientInfos()
+		if err != nil {
+			return fail(err)
+		}
+		return render(func(dst []byte) []byte { return query.AppendClients(dst, f, cs) })
+	case codec.AdminDUMP:
+		ds, err := s.dump()
+		if err != nil {
+			return fail(err)
+		}
+		return query.WriteDump(writerFunc(r.write), f, ds) == nil
+	}
+	w := req.Word
+	if len(w) > 64 {
+		w = w[:64]
+	}
+	return r.write(query.AppendError(nil, f, "unknown command "+strconv.Quote(w))) == nil
 }

@@ -115,7 +115,7 @@ func TestChurn(t *testing.T) {
 		t.Helper()
 		wUntil(t, "the identify queue swept", func() bool {
 			n := -1
-			_ = s.onLoop(func() { n = len(s.st.unidentified) - s.st.unidentHead })
+			_ = s.onLoop(func() { n = len(s.unidentified) - s.unidentHead })
 			return n == 0
 		})
 	}

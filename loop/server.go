@@ -1,8 +1,13 @@
-// Package loop owns Logatron's connections and its store. One gnet event loop
-// (one goroutine) serves the data port and the admin port; every client's
-// ring, state and counters are touched only on that goroutine, so the store
-// needs no locks. Anything off the loop — the Go API, admin replies being
-// written, HTTP handlers — hands a function to the loop and gets a copy back.
+// Package loop is the Logatron server: a Server owns the listeners, one gnet
+// event loop (one goroutine) that serves the data port and the admin port,
+// and the store (package store), which only that goroutine touches, so it
+// needs no locks. Anything off the loop (the Go API in api.go, admin
+// replies being rendered and written, HTTP handlers) hands a function to
+// the loop (onLoop) and gets a copy back.
+//
+// Files: server.go the lifecycle, gnet.go the engine's callbacks and the
+// gnet workarounds, conn.go data connections, admin.go and adminpoll.go the
+// admin port, api.go the exported queries.
 package loop
 
 import (
@@ -16,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/logatron/logatron/store"
 	"github.com/panjf2000/gnet/v2"
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
@@ -66,6 +72,11 @@ func DefaultConfig() Config {
 var (
 	ErrNotRunning = errors.New("logatron: server is not running")
 	ErrTimeout    = errors.New("logatron: event loop did not answer in time")
+	// ErrDropped: a Stream or Subscription fell behind by more than its
+	// buffer and was dropped.
+	ErrDropped = store.ErrDropped
+	// ErrEnded: a Stream was closed, or the server stopped.
+	ErrEnded = store.ErrEnded
 )
 
 // Server is a Logatron server. Create it with New, run it with Start, end it
@@ -82,14 +93,25 @@ type Server struct {
 	err       error // why the loop ended; read after done is closed
 	stopping  atomic.Bool
 	starting  atomic.Bool // Start was called
-	started   time.Time
+	started   time.Time   // when Start was called; its monotonic reading times the loop
 	startErr  error
 	ctlOnce   sync.Once
 	dataAddr  *net.TCPAddr
 	adminAddr *net.TCPAddr
 
+	// stopping is also read by the loop: once set, data reads are not
+	// ingested (gnet runs its shutdown only after the connections already
+	// ready in this poll), they are closed, unread.
+
 	// Owned by the loop goroutine.
-	st store
+	st     *store.Store
+	conns  int       // open data connections, identified or not
+	admins int       // open admin connections (counted until their responder is done)
+	apoll  adminPoll // admin sockets, checked between data reads
+	// Connections waiting for IAM, in the order they opened, so the
+	// identify sweep looks only at the front.
+	unidentified []*dataConn
+	unidentHead  int
 }
 
 // New checks cfg and returns a server that is not yet listening.
@@ -112,7 +134,11 @@ func New(cfg Config) (*Server, error) {
 		ready: make(chan struct{}),
 		done:  make(chan struct{}),
 	}
-	s.st.init(&s.cfg)
+	s.st = store.New(store.Config{
+		Buffer: cfg.Buffer, BufferBytes: cfg.BufferBytes, MaxLine: cfg.MaxLine,
+		MaxKeys: cfg.MaxKeys, WatchBuffer: cfg.WatchBuffer, Log: cfg.Log,
+	})
+	s.apoll.ep = -1
 	return s, nil
 }
 
@@ -157,14 +183,13 @@ func defaultMaxClients(reserve int) int {
 // configuration left it 0).
 func (s *Server) MaxClients() int { return s.cfg.MaxClients }
 
-// ReadSize is the most the loop reads from one socket at a time (gnet's
+// readSize is the most the loop reads from one socket at a time (gnet's
 // default is 64 KiB). A client sending flat out then costs a quarter of
 // the read system calls and loop rounds, and its ring takes only the last
-// entries of each read (the rest would be evicted by the same read); with
-// 100 clients pipelining 64-byte lines the server's CPU per line fell from
-// 43-56 ns to 36-39 ns. The buffer is one per loop. Admin requests do not
-// wait for the longer rounds: they are polled between reads.
-const ReadSize = 256 << 10
+// entries of each read (the rest would be evicted by the same read). The
+// buffer is one per loop. Admin requests do not wait for the longer
+// rounds: they are polled between reads (adminPoll).
+const readSize = 256 << 10
 
 // Start binds the listeners and runs the event loop in the background. It
 // returns once the server accepts connections, or with the reason it cannot.
@@ -182,7 +207,7 @@ func (s *Server) Start() error {
 		gnet.WithLoadBalancing(gnet.LeastConnections),
 		gnet.WithLogger(gnetLogger{s.log}),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-		gnet.WithReadBufferCap(ReadSize),
+		gnet.WithReadBufferCap(readSize),
 	}
 	// No gnet.WithTCPKeepAlive: gnet v2.9.7 applies it to each listening
 	// socket right after opening it, even when the open failed, so a bind
@@ -282,7 +307,6 @@ func (s *Server) Stop(ctx context.Context) error {
 	if !s.starting.Load() {
 		return nil // never started: nothing to stop
 	}
-	s.st.stopping.Store(true)
 	if !s.stopping.CompareAndSwap(false, true) {
 		select {
 		case <-s.done:
@@ -301,221 +325,6 @@ func (s *Server) Stop(ctx context.Context) error {
 		_ = s.ctlPeer.Close()
 	}
 	return nil
-}
-
-// handler adapts gnet's callbacks; each one is short and hands the work to the store.
-type handler struct {
-	gnet.BuiltinEventEngine
-	s *Server
-}
-
-type ctlMark struct{}
-
-func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
-	s := h.s
-	s.eng = eng
-	var err error
-	if s.dataAddr, err = boundAddr(eng, s.cfg.Listen, s.cfg.KeepAlive); err != nil {
-		s.startErr = err
-		return gnet.None
-	}
-	if s.cfg.Admin != "" {
-		if s.adminAddr, err = boundAddr(eng, s.cfg.Admin, 0); err != nil {
-			s.startErr = err
-			return gnet.None
-		}
-	}
-	ev := s.log.Info().Str("data", s.dataAddr.String()).Int("max_clients", s.cfg.MaxClients)
-	if s.adminAddr != nil {
-		ev = ev.Str("admin", s.adminAddr.String())
-	}
-	ev.Msg("listening")
-	return gnet.None
-}
-
-// boundAddr asks the kernel which address a listener got, since gnet keeps
-// the configured one (port 0 included). A keepalive above 0 is set on the
-// listener: Linux copies it to each socket accepted from it, which saves
-// four system calls per connection in a connection storm.
-func boundAddr(eng gnet.Engine, addr string, keep time.Duration) (*net.TCPAddr, error) {
-	fd, err := eng.DupListener("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("logatron: listener %s: %w", addr, err)
-	}
-	defer unix.Close(fd)
-	if keep > 0 {
-		if err := keepAlive(fd, keep); err != nil {
-			return nil, fmt.Errorf("logatron: listener %s: keepalive: %w", addr, err)
-		}
-	}
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		return nil, fmt.Errorf("logatron: listener %s: %w", addr, err)
-	}
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return &net.TCPAddr{IP: net.IP(a.Addr[:]).To16(), Port: a.Port}, nil
-	case *unix.SockaddrInet6:
-		return &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}, nil
-	}
-	return nil, fmt.Errorf("logatron: listener %s: unexpected address family", addr)
-}
-
-// OnTick runs on gnet's ticker goroutine, not the loop: the first tick
-// enrolls the control connection (only now do the loops exist), later ticks
-// hand the periodic sweep to the loop.
-func (h *handler) OnTick() (time.Duration, gnet.Action) {
-	s := h.s
-	s.ctlOnce.Do(func() {
-		if err := s.enrollControl(); err != nil {
-			s.startErr = err
-			close(s.ready)
-		}
-	})
-	select {
-	case <-s.ready:
-		if s.startErr == nil {
-			_ = s.ctl.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-				s.st.sweep(time.Now().UnixMilli())
-				return nil
-			}))
-		}
-	default:
-	}
-	return tickEvery, gnet.None
-}
-
-const tickEvery = 100 * time.Millisecond
-
-// enrollControl registers one end of a socketpair with the loop. Its
-// gnet.Conn gives us EventLoop().Execute, the supported way to run a
-// function on the loop from another goroutine; gnet offers no other.
-func (s *Server) enrollControl() error {
-	if s.startErr != nil {
-		return s.startErr
-	}
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("logatron: control socketpair: %w", err)
-	}
-	f := os.NewFile(uintptr(fds[0]), "logatron-control")
-	nc, err := net.FileConn(f)
-	_ = f.Close()
-	if err != nil {
-		_ = unix.Close(fds[1])
-		return fmt.Errorf("logatron: control conn: %w", err)
-	}
-	s.ctlPeer = os.NewFile(uintptr(fds[1]), "logatron-control-peer")
-	ctx := gnet.NewNetConnContext(gnet.NewContext(context.Background(), ctlMark{}), nc)
-	ch, err := s.eng.Register(ctx)
-	if err != nil {
-		return fmt.Errorf("logatron: register control conn: %w", err)
-	}
-	res := <-ch
-	if res.Err != nil {
-		return fmt.Errorf("logatron: register control conn: %w", res.Err)
-	}
-	return nil
-}
-
-func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
-	s := h.s
-	if _, ok := c.Context().(ctlMark); ok {
-		s.ctl = c
-		close(s.ready)
-		return nil, gnet.None
-	}
-	var act gnet.Action
-	if s.isAdmin(c) {
-		act = s.st.openAdmin(c, s)
-	} else {
-		act = s.st.openData(c)
-	}
-	if _, admin := c.Context().(*adminConn); admin && act == gnet.None {
-		s.setKeepAlive(c)
-	}
-	return nil, act
-}
-
-// setKeepAlive applies cfg.KeepAlive to an accepted admin connection. Data
-// connections inherit it from their listener (see OnBoot); an admin socket
-// needs its own, since openAdmin's net.FileConn gave it Go's default (15 s).
-func (s *Server) setKeepAlive(c gnet.Conn) {
-	if err := keepAlive(c.Fd(), s.cfg.KeepAlive); err != nil {
-		s.log.Warn().Err(err).Str("addr", c.RemoteAddr().String()).Msg("cannot set TCP keepalive")
-	}
-}
-
-// keepAlive sets TCP keepalive on a socket: idle time d, probes every third
-// of it, dropped after 3 unanswered; or off when d is 0. The kernel counts
-// whole seconds, so each is at least one.
-func keepAlive(fd int, d time.Duration) error {
-	if d <= 0 {
-		return os.NewSyscallError("setsockopt", unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 0))
-	}
-	idle := max(int(d/time.Second), 1)
-	intvl := max(int(d/3/time.Second), 1)
-	for _, o := range []struct{ level, opt, v int }{
-		{unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
-		{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, idle},
-		{unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, intvl},
-		{unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 3},
-	} {
-		if err := unix.SetsockoptInt(fd, o.level, o.opt, o.v); err != nil {
-			return os.NewSyscallError("setsockopt", err)
-		}
-	}
-	return nil
-}
-
-func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
-	switch x := c.Context().(type) {
-	case *dataConn:
-		return h.s.st.dataTraffic(x)
-	case *adminConn:
-		return h.s.st.adminTraffic(x)
-	}
-	_, _ = c.Discard(c.InboundBuffered() + 1<<30) // control conn or a refused one: ignore input
-	return gnet.None
-}
-
-func (h *handler) OnClose(c gnet.Conn, _ error) gnet.Action {
-	switch x := c.Context().(type) {
-	case *dataConn:
-		h.s.st.closeData(x)
-	case *adminConn:
-		h.s.st.closeAdmin(x)
-	}
-	return gnet.None
-}
-
-func (h *handler) OnShutdown(gnet.Engine) {
-	h.s.log.Info().Msg("shutting down")
-}
-
-// isAdmin tells which listener accepted c.
-func (s *Server) isAdmin(c gnet.Conn) bool {
-	if s.adminAddr == nil {
-		return false
-	}
-	if a, ok := c.LocalAddr().(*net.TCPAddr); ok && a.Port != 0 {
-		if s.adminAddr.Port == s.dataAddr.Port { // one port number on two addresses
-			return a.IP.Equal(s.adminAddr.IP)
-		}
-		return a.Port == s.adminAddr.Port
-	}
-	// Configured port 0: gnet reports the listener's configured address, so ask the kernel.
-	sa, err := unix.Getsockname(c.Fd())
-	if err != nil {
-		return false
-	}
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return a.Port == s.adminAddr.Port
-	case *unix.SockaddrInet6:
-		return a.Port == s.adminAddr.Port
-	}
-	return false
 }
 
 // onLoop runs fn on the event loop and waits for it, at most timeout.
@@ -573,11 +382,6 @@ func (s *Server) post(fn func()) {
 	}
 }
 
-// gnetLogger sends gnet's own log lines to zerolog.
-type gnetLogger struct{ l zerolog.Logger }
-
-func (g gnetLogger) Debugf(f string, a ...any) { g.l.Debug().Str("from", "gnet").Msgf(f, a...) }
-func (g gnetLogger) Infof(f string, a ...any)  { g.l.Debug().Str("from", "gnet").Msgf(f, a...) }
-func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn().Str("from", "gnet").Msgf(f, a...) }
-func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error().Str("from", "gnet").Msgf(f, a...) }
-func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error().Str("from", "gnet").Msgf(f, a...) }
+// since is the monotonic time since Start, for timeouts: a step of the wall
+// clock changes timestamps, never how long a connection has waited.
+func (s *Server) since() time.Duration { return time.Since(s.started) }

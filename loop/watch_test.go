@@ -279,7 +279,7 @@ func TestSubscribe(t *testing.T) {
 	}
 	c := wDial(t, s.DataAddr())
 	wSend(t, c, "IAM bob\nLOG one\nSET a b\n")
-	for i, want := range []Event{{Kind: eventReady, Client: "bob"}, {Kind: eventLog, Client: "bob", Message: "one"}, {Kind: eventSet, Client: "bob", Key: "a", Value: "b"}} {
+	for i, want := range []Event{{Kind: query.EventReady, Client: "bob"}, {Kind: query.EventLog, Client: "bob", Message: "one"}, {Kind: query.EventSet, Client: "bob", Key: "a", Value: "b"}} {
 		select {
 		case ev := <-sub.C:
 			ev.TS = 0

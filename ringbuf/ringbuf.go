@@ -169,6 +169,38 @@ func (r *Ring) Push(ts int64, msg []byte) {
 	r.used += size
 }
 
+// PushLast appends n messages that arrived together, oldest (i = 0)
+// first, with timestamp ts, and leaves the Ring as pushing each in turn
+// would: it keeps only the newest of them that fit both caps, so a message
+// that newer ones of the same batch would evict is never copied. size(i)
+// is message i's length, asked newest first until the caps are reached;
+// msg(i) is asked once for each message kept, in order, just before it is
+// stored, and may return a slice of another length (the caller's repair of
+// it), which Push then evicts for as usual. It returns the index of the
+// first message kept.
+//
+// When some of the n are not kept, every entry stored before the call is
+// dropped too: the skipped messages would have evicted them, and keeping
+// them would leave a gap in the log.
+func (r *Ring) PushLast(ts int64, n int, size func(i int) int, msg func(i int) []byte) (first int) {
+	first, bytes := n, 0
+	for first > 0 && n-first < r.maxEntries {
+		s := size(first - 1)
+		if bytes+s > r.maxBytes {
+			break
+		}
+		bytes += s
+		first--
+	}
+	if first > 0 {
+		r.Clear()
+	}
+	for i := first; i < n; i++ {
+		r.Push(ts, msg(i))
+	}
+	return first
+}
+
 // wrapped reports whether the live bytes run past the end of data and
 // continue at 0. Unwrapped messages are back to back, so their bytes total
 // exactly end-start; a wrap always leaves newer bytes at the front and the

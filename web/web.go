@@ -136,7 +136,7 @@ func (h *handlers) watch(w http.ResponseWriter, r *http.Request) {
 			case errors.Is(err, loop.ErrDropped):
 				h.log.Warn().Str("addr", r.RemoteAddr).Msg("websocket watcher dropped: slow consumer")
 				_ = c.Close(websocket.StatusPolicyViolation, "slow consumer: watch-buffer exceeded")
-			case errors.Is(err, loop.ErrNotRunning):
+			case errors.Is(err, loop.ErrEnded):
 				_ = c.Close(websocket.StatusGoingAway, "server stopping")
 			}
 			return

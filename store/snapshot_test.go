@@ -1,4 +1,4 @@
-package loop
+package store
 
 import (
 	"net"
@@ -17,16 +17,16 @@ func TestPeerText(t *testing.T) {
 		{IP: net.ParseIP("::1"), Port: 443},
 		{IP: net.ParseIP("2001:db8::7"), Port: 9},
 	} {
-		p := peer{v4: packV4(a)}
-		if p.v4 == 0 {
-			p.text = string(appendAddr(nil, a))
-		}
-		if got := string(appendPeer(nil, p)); got != a.String() {
+		p := PeerOf(a)
+		if got := p.String(); got != a.String() {
 			t.Errorf("%v: %q", a, got)
 		}
+		if got := p.Addr(); got != a.AddrPort() && got.String() != a.String() {
+			t.Errorf("%v: Addr %v", a, got)
+		}
 	}
-	if packV4(&net.UnixAddr{Name: "x"}) != 0 || string(appendPeer(nil, peer{})) != "" {
-		t.Error("a peer that is not TCP must pack to 0 and print as nothing")
+	if p := PeerOf(&net.UnixAddr{Name: "x"}); p.v4 != 0 || (Peer{}).String() != "" {
+		t.Error("a peer that is not TCP must not pack, and the zero Peer prints as nothing")
 	}
 }
 
@@ -43,7 +43,7 @@ func TestSortInfos(t *testing.T) {
 		for i, n := range names {
 			cs[i] = query.ClientInfo{Name: n, Lines: uint64(i)}
 		}
-		got := sortInfos(cs)
+		got := SortInfos(cs)
 		want := slices.Clone(names)
 		slices.Sort(want)
 		for i := range got {

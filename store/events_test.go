@@ -1,11 +1,10 @@
-package loop
+package store
 
 import (
 	"bytes"
 	"strings"
 	"testing"
 
-	"github.com/logatron/logatron/codec"
 	"github.com/logatron/logatron/query"
 )
 
@@ -13,22 +12,22 @@ import (
 // LOG lines renders more events than watch-buffer. A watcher whose reader
 // keeps draining must not be dropped for it, and must get every event.
 func TestWatcherKeepsUpWithOneLongRead(t *testing.T) {
-	cfg := DefaultConfig()
-	st := &store{}
-	st.init(&cfg)
-	d := &dataConn{fr: codec.NewFramer(cfg.MaxLine)}
-	st.ingest(d, []byte("IAM "+strings.Repeat("n", 40)+"\n"), 1)
+	cfg := testConfig()
+	st := New(cfg)
+	c := st.NewConn(Peer{})
+	d := &c
+	st.Ingest(d, []byte("IAM "+strings.Repeat("n", 40)+"\n"), 1)
 
 	wake := make(chan struct{}, 1)
-	stream := newStream(nil, "", wake)
-	st.watch.add(newWatcher(stream, query.JSON, nil))
+	stream := NewStream("", wake, nil, nil)
+	st.Watch.AddStream(stream, query.JSON, nil)
 	got := make(chan int)
 	stop := make(chan struct{})
 	go func() { // the reader: takes whatever is owed until told to stop and drained
 		n := 0
 		var spare []byte
 		for {
-			b, err := stream.take(spare)
+			b, err := stream.Take(spare)
 			if err != nil {
 				got <- -1
 				return
@@ -41,7 +40,7 @@ func TestWatcherKeepsUpWithOneLongRead(t *testing.T) {
 			select {
 			case <-wake:
 			case <-stop:
-				if b, _ := stream.take(spare); b != nil {
+				if b, _ := stream.Take(spare); b != nil {
 					n += bytes.Count(b, []byte{'\n'})
 				}
 				got <- n
@@ -50,15 +49,15 @@ func TestWatcherKeepsUpWithOneLongRead(t *testing.T) {
 		}
 	}()
 
-	lines := ReadSize / len("LOG x\n")
+	lines := (256 << 10) / len("LOG x\n") // one read of the server's largest size
 	read := bytes.Repeat([]byte("LOG x\n"), lines)
-	if perEvent := len(query.AppendEvent(nil, query.JSON, new(query.Clock), 1764000000000, eventLog, strings.Repeat("n", 40), []byte("x"), nil)); lines*perEvent <= cfg.WatchBuffer {
+	if perEvent := len(query.AppendEvent(nil, query.JSON, new(query.Clock), 1764000000000, EventLog, strings.Repeat("n", 40), []byte("x"), nil)); lines*perEvent <= cfg.WatchBuffer {
 		t.Fatalf("the read's events (%d x %d B) fit in watch-buffer: the test tests nothing", lines, perEvent)
 	}
-	st.ingest(d, read, 1764000000000)
-	st.watch.flush()
+	st.Ingest(d, read, 1764000000000)
+	st.Watch.Flush()
 	close(stop)
-	if n := <-got; n != lines || st.watch.dropped != 0 {
-		t.Fatalf("reader got %d of %d events; watchers dropped: %d", n, lines, st.watch.dropped)
+	if n := <-got; n != lines || st.Watch.dropped != 0 {
+		t.Fatalf("reader got %d of %d events; watchers dropped: %d", n, lines, st.Watch.dropped)
 	}
 }

@@ -1,4 +1,4 @@
-package loop
+package store
 
 import (
 	"fmt"
@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/logatron/logatron/codec"
+	"github.com/rs/zerolog"
 )
 
 // TestIngestFastPath feeds the same bytes to two stores: one in reads of
@@ -29,28 +29,29 @@ func TestIngestFastPath(t *testing.T) {
 			for seed := range uint64(20) {
 				rng := rand.New(rand.NewPCG(seed, 7))
 				input := randomTraffic(rng, 3000, 28+int(seed%2)*5000) // every other seed, one odd line in ~400
-				cfg := DefaultConfig()
+				cfg := testConfig()
 				cfg.Buffer, cfg.BufferBytes, cfg.MaxLine, cfg.MaxKeys = tc.buffer, tc.bytesCap, 200, 8
 
-				fast, fd := newTestClient(&cfg)
+				fast, fc := newTestClient(cfg)
 				for rest := input; len(rest) > 0; {
 					n := min(len(rest), 1+rng.IntN(64<<10))
-					fast.ingest(fd, rest[:n], 1)
+					fast.Ingest(fc, rest[:n], 1)
 					rest = rest[n:]
 				}
-				slow, sd := newTestClient(&cfg)
+				slow, sc := newTestClient(cfg)
 				for i := range input {
-					slow.ingest(sd, input[i:i+1], 1)
+					slow.Ingest(sc, input[i:i+1], 1)
 				}
 
 				// Every message stored, in order: no cap binds this store.
 				all := func() []string {
 					c := cfg
 					c.Buffer, c.BufferBytes = 1<<20, 1<<30
-					st, d := newTestClient(&c)
-					st.ingest(d, input, 1)
-					return ringOf(d)
+					st, d := newTestClient(c)
+					st.Ingest(d, input, 1)
+					return ringOf(d.Client())
 				}()
+				fd, sd := fc.Client(), sc.Client()
 				got, want := ringOf(fd), ringOf(sd)
 				for _, r := range [][]string{got, want} {
 					if len(r) > len(all) || !slices.Equal(r, all[len(all)-len(r):]) {
@@ -75,7 +76,7 @@ func TestIngestFastPath(t *testing.T) {
 					t.Fatalf("seed %d: rings differ: fast path keeps %d entries, one line at a time %d\nfast: %.200q\nslow: %.200q",
 						seed, len(got), len(want), got, want)
 				}
-				if fast.linesTotal != slow.linesTotal || fast.errorsTotal != slow.errorsTotal || fast.truncTo != slow.truncTo ||
+				if fast.tot != slow.tot ||
 					fd.lines != sd.lines || fd.errors != sd.errors || fd.truncated != sd.truncated || fd.lastError != sd.lastError {
 					t.Fatalf("seed %d: counters differ: fast %d/%d/%d %q, slow %d/%d/%d %q", seed,
 						fd.lines, fd.errors, fd.truncated, fd.lastError, sd.lines, sd.errors, sd.truncated, sd.lastError)
@@ -91,17 +92,24 @@ func TestIngestFastPath(t *testing.T) {
 	}
 }
 
-func newTestClient(cfg *Config) (*store, *dataConn) {
-	st := &store{}
-	st.init(cfg)
-	d := &dataConn{fr: codec.NewFramer(cfg.MaxLine)}
-	st.ingest(d, []byte("IAM test\n"), 1)
-	return st, d
+// testConfig is the server's default limits.
+func testConfig() Config {
+	return Config{Buffer: 128, BufferBytes: 1 << 20, MaxLine: 64 << 10, MaxKeys: 1024, WatchBuffer: 4 << 20, Log: zerolog.Nop()}
 }
 
-func ringOf(d *dataConn) []string {
+// newTestClient returns a store with one identified connection, "test".
+func newTestClient(cfg Config) (*Store, *Conn) {
+	st := New(cfg)
+	c := st.NewConn(Peer{})
+	if fatal := st.Ingest(&c, []byte("IAM test\n"), 1); fatal != "" {
+		panic(fatal)
+	}
+	return st, &c
+}
+
+func ringOf(cl *Client) []string {
 	var out []string
-	d.ring.Range(0, func(ts int64, msg []byte) bool {
+	cl.ring.Range(0, func(ts int64, msg []byte) bool {
 		out = append(out, fmt.Sprint(ts, " ", string(msg)))
 		return true
 	})
