@@ -41,6 +41,11 @@
 //     buffers when the server stopped). That is at most what the socket
 //     buffers hold, in practice the last moments before the failure was
 //     noticed. Such an entry is never sent twice.
+//   - Except when the server refused the client: it does that only in answer
+//     to IAM (name in use, too many clients, not authorized), so it stored
+//     nothing from that connection, and the entries written on it (in its
+//     first second, up to 65536 entries or 16 MiB) are sent again on the
+//     next one.
 //   - Close returns nil only after the server closed the connection in
 //     answer to the client's end of stream, which a Logatron server does
 //     once it has read everything before it: then every entry queued before

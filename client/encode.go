@@ -57,18 +57,20 @@ func appendItem(b []byte, it *item) []byte {
 	}
 }
 
-// cut returns s cut to at most n bytes, on a UTF-8 boundary when s is
-// valid UTF-8 there.
+// cut returns s cut to at most n bytes. When the cut would split a valid
+// UTF-8 sequence, it is made before that sequence instead.
 func cut(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	i := n
-	for i > 0 && i > n-utf8.UTFMax && !utf8.RuneStart(s[i]) {
-		i--
+	j := n // the start of the sequence that holds byte n
+	for j > 0 && j > n-utf8.UTFMax+1 && !utf8.RuneStart(s[j]) {
+		j--
 	}
-	if !utf8.RuneStart(s[i]) {
-		i = n // not UTF-8 here: cut at the byte bound
+	if j < n {
+		if r, size := utf8.DecodeRuneInString(s[j:]); r != utf8.RuneError && j+size > n {
+			return s[:j]
+		}
 	}
-	return s[:i]
+	return s[:n]
 }

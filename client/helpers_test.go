@@ -179,3 +179,16 @@ func trunc(s []string) []string {
 	}
 	return s
 }
+
+// untilEnd logs "end" as name's last entry, waits until srv has it and
+// returns the entries before it: all of them, as they arrive in order.
+func untilEnd(t *testing.T, c *client.Client, srv *loop.Server, name string) []string {
+	t.Helper()
+	c.Log("end")
+	var got []string
+	waitFor(t, "the entry \"end\"", func() bool {
+		got = messages(t, srv, name, 1)
+		return got[len(got)-1] == "end"
+	})
+	return got[:len(got)-1]
+}

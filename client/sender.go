@@ -27,6 +27,14 @@ const batchBytes = 64 << 10
 // those entries are sent again on the next connection.
 const stableAfter = time.Second
 
+// Bounds of what is kept for a refusal (see stableAfter), besides the
+// queue's own bounds: a refusal comes in answer to IAM, so it is noticed
+// long before more than the socket buffers (a few MiB) have been written.
+const (
+	replayMax      = 65536
+	replayMaxBytes = 16 << 20
+)
+
 // errReplyLimit bounds what is kept of the server's `ERR` line.
 const errReplyLimit = 512
 
@@ -296,7 +304,8 @@ func (s *sender) retain(written []item) {
 		s.replayBytes += it.size()
 	}
 	s.replay = append(s.replay, written...)
-	if len(s.replay) > s.c.o.queueSize || s.replayBytes > s.c.o.queueBytes {
+	o := &s.c.o
+	if len(s.replay) > min(o.queueSize, replayMax) || s.replayBytes > min(o.queueBytes, replayMaxBytes) {
 		s.stopRetaining()
 	}
 }
