@@ -16,15 +16,7 @@ import (
 func benchServer(b *testing.B) *loop.Server {
 	cfg := loop.DefaultConfig()
 	cfg.Listen, cfg.Admin = "127.0.0.1:0", ""
-	srv, err := loop.New(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = srv.Stop(context.Background()) })
-	return srv
+	return startConfig(b, cfg)
 }
 
 var msg64 = strings.Repeat("x", 64)

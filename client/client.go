@@ -15,7 +15,7 @@ import (
 var (
 	ErrInvalidName  = errors.New("logatron client: invalid name: use 1-64 of A-Z a-z 0-9 _ . : -")
 	ErrInvalidKey   = errors.New("logatron client: invalid key: use 1-64 of A-Z a-z 0-9 _ . : -")
-	ErrInvalidValue = errors.New("logatron client: invalid value: it must be non-blank and have no line break")
+	ErrInvalidValue = errors.New("logatron client: invalid value: it must be non-blank, have no line break and fit in the max line")
 	ErrInvalidToken = errors.New("logatron client: invalid token: it must have no spaces or control characters")
 	ErrTooManyKeys  = errors.New("logatron client: too many keys")
 	ErrClosed       = errors.New("logatron client: closed")
@@ -44,6 +44,9 @@ type Client struct {
 	q          queue
 	closing    bool              // Close was called: new entries are dropped, the sender drains and ends
 	idle       bool              // the sender found the queue empty and waits on wake
+	up         bool              // the sender has a connection
+	room       sync.Cond         // with WithBackpressure: signalled when the queue has room or the connection is lost
+	waiters    int               // callers waiting on room
 	stateDirty bool              // a queued SET was dropped: the sender sends the whole state again
 	state      map[string]string // every key's latest value, sent again on each connection
 	keys       []string          // state keys in the order first set
@@ -87,6 +90,7 @@ func Dial(ctx context.Context, addr, name string, opts ...Option) (*Client, erro
 		connected: make(chan struct{}),
 		done:      make(chan struct{}),
 	}
+	c.room.L = &c.mu
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	go c.run()
 	if o.noWait {
@@ -102,14 +106,15 @@ func Dial(ctx context.Context, addr, name string, opts ...Option) (*Client, erro
 	}
 }
 
-// Log queues msg as one entry. It never blocks: when the queue is full the
-// oldest entry is dropped (see Dropped). A multi-line msg is one entry, sent
+// Log queues msg as one entry. It never blocks (unless WithBackpressure):
+// when the queue is full the oldest entry is dropped (see Dropped). A multi-line msg is one entry, sent
 // as `LOG` and its first line, then `CONT` and each further line; "\r\n"
 // breaks a line as "\n" does, and one final line break is not an empty last
 // line. The server trims each line's leading and trailing spaces and tabs
 // (so indentation is not kept), escapes control characters on output, and
-// truncates entries longer than its -max-line. A msg longer than the max
-// line (WithMaxLine) is cut to it here.
+// truncates entries longer than its -max-line. Here a msg is cut to the
+// max line (WithMaxLine), and each of its lines so that its protocol line
+// fits in the max line: what the server would keep.
 func (c *Client) Log(msg string) { c.push(item{kind: itemLog, text: msg}) }
 
 // Logf is Log with fmt.Sprintf(format, args...).
@@ -126,7 +131,8 @@ func (c *Client) Cont(text string) { c.push(item{kind: itemCont, text: text}) }
 
 // Set queues `SET key value` and remembers the value, which is sent again
 // after every reconnect. key is 1-64 of [A-Za-z0-9_.:-]; value must not be
-// blank or contain a line break. The server trims the value's leading and
+// blank or contain a line break, and the line `SET key value` must fit in
+// the max line (WithMaxLine), or the server would reject it. The server trims the value's leading and
 // trailing spaces and tabs. A set is never lost to a full queue: if the
 // queue drops it, the whole state is sent again instead. Set fails with
 // ErrInvalidKey, ErrInvalidValue, ErrTooManyKeys (beyond WithMaxKeys
@@ -137,6 +143,9 @@ func (c *Client) Set(key, value string) error {
 	}
 	if strings.IndexByte(value, '\n') >= 0 || strings.Trim(value, " \t") == "" {
 		return fmt.Errorf("%w (key %q)", ErrInvalidValue, key)
+	}
+	if n := len("SET  ") + len(key) + len(value); n > c.o.maxLine {
+		return fmt.Errorf("%w: the SET line would be %d bytes, more than the max line %d (key %q)", ErrInvalidValue, n, c.o.maxLine, key)
 	}
 	c.mu.Lock()
 	if c.closing {
@@ -171,6 +180,7 @@ func (c *Client) Dropped() uint64 { return c.dropped.Load() }
 func (c *Client) Close(ctx context.Context) error {
 	c.mu.Lock()
 	c.closing = true
+	c.room.Broadcast()
 	c.mu.Unlock()
 	c.signal()
 	select {
@@ -214,7 +224,13 @@ func (c *Client) push(it item) {
 }
 
 // pushLocked queues it, making room by dropping the oldest, and unlocks.
+// With WithBackpressure it first waits for room while connected.
 func (c *Client) pushLocked(it item) {
+	for c.o.backpressure && c.up && !c.closing && c.q.full(it.size()) {
+		c.waiters++
+		c.room.Wait()
+		c.waiters--
+	}
 	for c.q.full(it.size()) {
 		c.dropOldest()
 	}
@@ -225,6 +241,17 @@ func (c *Client) pushLocked(it item) {
 	if wake {
 		c.signal()
 	}
+}
+
+// setUp records whether the sender has a connection; losing it releases
+// the callers waiting for room, who then drop instead.
+func (c *Client) setUp(up bool) {
+	c.mu.Lock()
+	c.up = up
+	if !up {
+		c.room.Broadcast()
+	}
+	c.mu.Unlock()
 }
 
 // dropOldest drops the oldest item with the continuation lines behind it.

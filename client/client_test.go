@@ -132,22 +132,26 @@ func TestText(t *testing.T) {
 	}
 }
 
-// TestMaxLine: a message longer than the max line is cut to it on a UTF-8
-// boundary, by Log and by the Writer.
+// TestMaxLine: a message is cut so that its protocol line fits in the max
+// line (the server's -max-line), on a UTF-8 boundary, by Log and by the
+// Writer; a SET that would not fit is refused.
 func TestMaxLine(t *testing.T) {
 	srv := startServer(t, "127.0.0.1:0")
-	c := dial(t, srv.DataAddr().String(), "cut", client.WithMaxLine(10), client.WithQueueBytes(100))
+	c := dial(t, srv.DataAddr().String(), "cut", client.WithMaxLine(14), client.WithQueueBytes(100)) // "LOG " + 10 bytes
 	w := client.NewWriter(c)
 	c.Log("0123456789abcdef")
-	c.Log("ééééé") // 10 bytes: kept whole
-	c.Log("aéééé") // 9 bytes
-	c.Log("abééé") // 8 bytes
-	c.Log("abcéééé")
+	c.Log("ééééé")   // 10 bytes: kept whole
+	c.Log("aéééé")   // 9 bytes
+	c.Log("abcéééé") // 11 bytes: the last é would be split
 	fmt.Fprint(w, "0123456789")
 	fmt.Fprint(w, "abcdef\r\n")
-	fmt.Fprint(w, "0123456789\r\n")
-	equal(t, "log", messages(t, srv, "cut", 7),
-		[]string{"0123456789", "ééééé", "aéééé", "abééé", "abcééé", "0123456789", "0123456789"})
+	equal(t, "log", untilEnd(t, c, srv, "cut"), []string{"0123456789", "ééééé", "aéééé", "abcééé", "0123456789"})
+	if err := c.Set("k", "12345678"); err != nil { // "SET k 12345678" is 14 bytes
+		t.Fatal(err)
+	}
+	if err := c.Set("k", "123456789"); !errors.Is(err, client.ErrInvalidValue) {
+		t.Fatalf("Set of a 15-byte SET line = %v, want ErrInvalidValue", err)
+	}
 }
 
 // TestPanic: a 40-line panic is one entry, sent as LOG and 39 CONT.
@@ -609,8 +613,7 @@ func TestQueueDrops(t *testing.T) {
 		t.Fatalf("Dropped() = %d, want 3", d)
 	}
 	srv := startServer(t, addr)
-	got := messages(t, srv, "dropper", 3)
-	equal(t, "log", got, []string{"entry 2", "entry 3", "entry 4\n4 continued"})
+	equal(t, "log", untilEnd(t, c, srv, "dropper"), []string{"entry 2", "entry 3", "entry 4\n4 continued"})
 	st := waitState(t, srv, "dropper", "second", "2")
 	if st["first"] != "1" {
 		t.Fatalf("state %v: the dropped SET first=1 is missing", st)
@@ -704,4 +707,31 @@ func TestNoSuchClientIsAnError(t *testing.T) {
 	if _, err := srv.ClientLog("nobody"); !errors.As(err, &nsc) {
 		t.Fatalf("ClientLog error %v, want *loop.NoSuchClientError", err)
 	}
+}
+
+// TestBackpressure: with WithBackpressure a small queue loses nothing while
+// connected (the caller waits for the server), and still never blocks while
+// disconnected.
+func TestBackpressure(t *testing.T) {
+	t.Run("connected: waits, drops nothing", func(t *testing.T) {
+		srv := startServer(t, "127.0.0.1:0")
+		const n = 20000
+		c := dial(t, srv.DataAddr().String(), "patient", client.WithQueueSize(10), client.WithBackpressure())
+		for i := range n {
+			c.Logf("entry %d", i)
+		}
+		equal(t, "log", messages(t, srv, "patient", n), seq(0, n))
+		if d := c.Dropped(); d != 0 {
+			t.Fatalf("Dropped() = %d, want 0", d)
+		}
+	})
+	t.Run("disconnected: drops, never waits", func(t *testing.T) {
+		c := dial(t, freePort(t), "impatient", client.WithQueueSize(10), client.WithBackpressure(), client.WithoutWait(), fastBackoff)
+		for i := range 1000 {
+			c.Logf("entry %d", i)
+		}
+		if d := c.Dropped(); d != 990 {
+			t.Fatalf("Dropped() = %d, want 990", d)
+		}
+	})
 }

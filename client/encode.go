@@ -33,8 +33,10 @@ func appendText(b []byte, text string) []byte {
 // appendItem appends the protocol lines for it: an entry is LOG and its
 // first line, then CONT and each further line; a continuation is CONT for
 // every line; a SET is one line. A '\n' in a text always ends a protocol
-// line, so no text can inject a command.
-func appendItem(b []byte, it *item) []byte {
+// line, so no text can inject a command. Each line of an entry is cut so
+// that the protocol line fits in maxLine bytes, as the server would
+// truncate it (Set refuses a SET that does not fit).
+func appendItem(b []byte, it *item, maxLine int) []byte {
 	word := "LOG "
 	switch it.kind {
 	case itemSet:
@@ -49,7 +51,7 @@ func appendItem(b []byte, it *item) []byte {
 	for {
 		line, rest, more := nextLine(text)
 		b = append(b, word...)
-		b = appendText(b, line)
+		b = appendText(b, cut(line, maxLine-len(word)))
 		if !more {
 			return b
 		}

@@ -60,8 +60,9 @@ func Example() {
 	c.Log("starting")
 	c.Logf("listening on port %d", 8080)
 	c.Log("panic: boom\n\ngoroutine 1 [running]:\nmain.main()\n\t/app/main.go:12 +0x1d") // one entry
+	c.Log("restarting")
 
-	printLog(srv, "worker_1", 3)
+	printLog(srv, "worker_1", 4)
 	state, _ := srv.ClientState("worker_1")
 	fmt.Println(state)
 
@@ -73,6 +74,7 @@ func Example() {
 	// "starting"
 	// "listening on port 8080"
 	// "panic: boom\n\ngoroutine 1 [running]:\nmain.main()\n/app/main.go:12 +0x1d"
+	// "restarting"
 	// map[version:1.4.2]
 }
 

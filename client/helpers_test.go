@@ -35,7 +35,13 @@ func serverConfig(listen string) loop.Config {
 // stops it at the end of the test.
 func startServer(t testing.TB, listen string) *loop.Server {
 	t.Helper()
-	srv, err := loop.New(serverConfig(listen))
+	return startConfig(t, serverConfig(listen))
+}
+
+// startConfig starts a server with cfg and stops it at the end of the test.
+func startConfig(t testing.TB, cfg loop.Config) *loop.Server {
+	t.Helper()
+	srv, err := loop.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

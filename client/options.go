@@ -31,6 +31,7 @@ type options struct {
 	keepAlive    time.Duration
 	onError      func(error)
 	noWait       bool
+	backpressure bool
 }
 
 func defaultOptions() options {
@@ -94,11 +95,12 @@ func WithQueueSize(entries int) Option { return func(o *options) { o.queueSize =
 // DefaultQueueBytes. It must be at least the max line.
 func WithQueueBytes(n int) Option { return func(o *options) { o.queueBytes = n } }
 
-// WithMaxLine sets the longest message kept, in bytes; default
-// DefaultMaxLine, the server's default -max-line. A longer message is cut
-// to it on a UTF-8 boundary (the server would truncate it anyway); the
-// Writer cuts its lines the same way. Raise it when the server's -max-line
-// is higher.
+// WithMaxLine is the server's -max-line, in bytes; default
+// DefaultMaxLine, the server's default. A longer message is cut to it, and
+// each of its lines so that the protocol line (`LOG ` or `CONT ` and the
+// line) fits in it, on a UTF-8 boundary: the server would truncate them
+// anyway. Set refuses a value whose `SET` line would not fit. Give the
+// server's value when it runs with another -max-line.
 func WithMaxLine(n int) Option { return func(o *options) { o.maxLine = n } }
 
 // WithMaxKeys bounds the distinct keys Set accepts; default DefaultMaxKeys,
@@ -133,3 +135,13 @@ func WithErrorHandler(f func(error)) Option { return func(o *options) { o.onErro
 // entries wait in the queue meanwhile. By default Dial returns once the
 // first connection is made, so a wrong address is seen at once.
 func WithoutWait() Option { return func(o *options) { o.noWait = true } }
+
+// WithBackpressure makes Log, Logf, Cont, Set and the Writer wait for room
+// while the queue is full and the client is connected: the caller goes at
+// the speed the server takes entries, and nothing is dropped. While the
+// client is not connected they still never wait: the oldest entries are
+// dropped. A wait lasts at most the write timeout (a server that takes
+// nothing for that long is treated as gone). It is for batch senders such as
+// `logatron send`, whose input can wait; a program logging about itself
+// should not use it, so that a slow server never slows the program.
+func WithBackpressure() Option { return func(o *options) { o.backpressure = true } }

@@ -98,8 +98,9 @@ func TestEncode(t *testing.T) {
 		{item{kind: itemCont, text: "x\ny"}, "CONT x\nCONT y\n"},
 		{item{kind: itemSet, key: "k", text: "v w"}, "SET k v w\n"},
 		{item{kind: itemSet, key: "k", text: "v\r"}, "SET k v\r\r\n"},
+		{item{kind: itemLog, text: "0123456789\n0123456789"}, "LOG 01234567\nCONT 0123456\n"}, // lines fit in 12 bytes
 	} {
-		if got := string(appendItem(nil, &tc.it)); got != tc.want {
+		if got := string(appendItem(nil, &tc.it, 12)); got != tc.want {
 			t.Errorf("appendItem(%+v) = %q, want %q", tc.it, got, tc.want)
 		}
 	}

@@ -132,6 +132,7 @@ func (c *Client) run() {
 	if s.cn != nil {
 		s.cn.close()
 	}
+	c.setUp(false)
 	close(c.done)
 }
 
@@ -209,6 +210,7 @@ func (s *sender) connect() error {
 	}
 	s.cn, s.written = cn, 0
 	s.replay, s.replayBytes, s.retaining = s.replay[:0], 0, true
+	c.setUp(true)
 	if !s.onceUp {
 		s.onceUp = true
 		close(c.connected)
@@ -231,7 +233,7 @@ func (s *sender) hello(b []byte) []byte {
 	defer c.mu.Unlock()
 	c.stateDirty = false
 	for _, k := range c.keys {
-		b = appendItem(b, &item{kind: itemSet, key: k, text: c.state[k]})
+		b = appendItem(b, &item{kind: itemSet, key: k, text: c.state[k]}, c.o.maxLine)
 	}
 	return b
 }
@@ -259,6 +261,8 @@ func (s *sender) take() (closing bool) {
 	}
 	if len(s.batch) == 0 {
 		c.idle = true
+	} else if c.waiters > 0 {
+		c.room.Broadcast()
 	}
 	return c.closing
 }
@@ -268,7 +272,7 @@ func (s *sender) take() (closing bool) {
 func (s *sender) send() error {
 	s.buf, s.ends = s.buf[:0], s.ends[:0]
 	for i := range s.batch {
-		s.buf = appendItem(s.buf, &s.batch[i])
+		s.buf = appendItem(s.buf, &s.batch[i], s.c.o.maxLine)
 		s.ends = append(s.ends, len(s.buf))
 	}
 	n := 0
@@ -320,6 +324,7 @@ func (s *sender) stopRetaining() {
 func (s *sender) lost(err error) {
 	c, cn := s.c, s.cn
 	s.cn = nil
+	c.setUp(false)
 	cn.close()
 	var se *ServerError
 	refused := errors.As(cn.err, &se)
