@@ -4,19 +4,24 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	stdlog "log"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,6 +30,7 @@ import (
 	"github.com/logatron/logatron/web"
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
+	"github.com/rs/zerolog/diode"
 )
 
 func main() {
@@ -37,7 +43,8 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
 
-// runBench runs the load generator and comparison harness (package bench).
+// runBench runs the load generator and comparison harness (package bench),
+// which prints why it failed itself.
 func runBench(args []string) int {
 	err := bench.Main(args, os.Stdout, os.Stderr)
 	switch {
@@ -46,8 +53,39 @@ func runBench(args []string) int {
 	case errors.Is(err, bench.ErrUsage):
 		return 2
 	}
-	fmt.Fprintln(os.Stderr, "logatron bench:", err)
 	return 1
+}
+
+// subcommands are what -h lists; main dispatches each before the server's
+// flags are parsed.
+var subcommands = []struct{ name, about string }{
+	{"bench", "load generator and comparison harness, for any running server (logatron bench -h)"},
+	{"send", "send standard input to a server as a client, one entry per line (logatron send -h)"},
+}
+
+// usage is -h: what the program is, its commands, then its flags.
+func usage(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprint(w, `Logatron is an in-memory log server. Programs connect to its data port
+over TCP, name themselves with IAM and stream LOG and SET lines; for each
+client it keeps the last entries in a ring and the latest value of each key,
+in memory only. Operators list, search and follow them on the admin port
+(a line protocol for netcat) and the HTTP port (JSON API, /metrics,
+WebSocket, status page).
+
+usage: logatron [flags]
+       logatron <command> [flags]
+
+commands:
+`)
+	for _, c := range subcommands {
+		fmt.Fprintf(w, "  %-7s %s\n", c.name, c.about)
+	}
+	fmt.Fprintf(w, `
+flags (each is also read from the environment: -max-line 16KiB is
+%s=16KiB; a flag on the command line wins):
+`, envName("max-line"))
+	fs.PrintDefaults()
 }
 
 // run is main without the exit, so that every exit code is decided here.
@@ -55,23 +93,32 @@ func run(args []string, stderr io.Writer) int {
 	cfg := loop.DefaultConfig()
 	fs := flag.NewFlagSet("logatron", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { usage(fs) }
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "data address (clients: IAM, LOG, SET)")
 	fs.StringVar(&cfg.Admin, "admin", cfg.Admin, `admin address (operators; "" disables)`)
 	fs.IntVar(&cfg.Buffer, "buffer", cfg.Buffer, "log entries kept per client")
-	fs.Var((*size)(&cfg.BufferBytes), "buffer-bytes", "message bytes kept per client (suffixes KiB, MiB, GiB, KB, MB, GB)")
-	fs.Var((*size)(&cfg.MaxLine), "max-line", "longest data line in bytes; longer LOG lines are truncated")
+	fs.Var((*size)(&cfg.BufferBytes), "buffer-bytes", "message bytes kept per client (a `size`: 65536, 64KiB, 1MiB, 4MB)")
+	fs.Var((*size)(&cfg.MaxLine), "max-line", "longest data line (a `size`); longer LOG lines are truncated")
 	fs.IntVar(&cfg.MaxClients, "max-clients", 0, "data connections at once (0: the open-file limit less a reserve for admin, HTTP and the process)")
 	fs.IntVar(&cfg.MaxKeys, "max-keys", cfg.MaxKeys, "state keys per client")
 	fs.IntVar(&cfg.MaxAdmin, "max-admin", cfg.MaxAdmin, "admin connections at once")
 	httpAddr := fs.String("http", "127.0.0.1:2214", `HTTP address: API, /metrics, WebSocket, status page ("" disables)`)
-	maxHTTP := fs.Int("max-http", 64, "HTTP connections at once")
+	maxHTTP := fs.Int("max-http", 64, "HTTP connections at once (WebSockets and event streams get at most three quarters)")
+	httpIdle := fs.Duration("http-idle-timeout", 30*time.Second, "close an HTTP keep-alive connection idle this long")
+	httpCert := fs.String("http-cert", "", "serve HTTPS with this PEM certificate (with -http-key)")
+	httpKey := fs.String("http-key", "", "PEM key of -http-cert")
+	fs.StringVar(&cfg.AdminToken, "admin-token", "", "token that admin connections (AUTH <token>) and HTTP requests (Authorization: Bearer) must give; set it as $LOGATRON_ADMIN_TOKEN to keep it out of the process list")
+	fs.DurationVar(&cfg.Retain, "retain", cfg.Retain, "keep a client whose connection ended this long (0: remove it at once)")
+	fs.IntVar(&cfg.RetainMax, "retain-max", cfg.RetainMax, "closed clients kept at most (the oldest closed goes first)")
 	fs.DurationVar(&cfg.IdentTimeout, "ident-timeout", cfg.IdentTimeout, "time a new connection has to send IAM")
-	fs.Var((*size)(&cfg.WatchBuffer), "watch-buffer", "unsent bytes a watcher may owe before it is disconnected")
+	fs.Var((*size)(&cfg.WatchBuffer), "watch-buffer", "unsent bytes (a `size`) a watcher may owe before it is disconnected")
 	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "longest an admin or watch client may leave a reply unread before it is disconnected")
 	fs.DurationVar(&cfg.KeepAlive, "keepalive", cfg.KeepAlive, "TCP keepalive idle time (0 disables)")
 	trim := fs.Bool("trim-memory", true, "return freed heap to the OS once allocation goes quiet")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "", "json or console (default: console when stderr is a terminal)")
+	showVersion := fs.Bool("version", false, "print the version, VCS revision and Go version, and exit")
+	health := fs.Bool("healthcheck", false, "ask the server at -admin for PING (after AUTH when an admin token is set) and exit 0 if it answers within 2s, else 1")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -79,13 +126,47 @@ func run(args []string, stderr io.Writer) int {
 		return 2
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "logatron: unexpected argument %q\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "logatron: unexpected argument %q (run logatron -h)\n", fs.Arg(0))
 		return 2
 	}
-	log, err := newLogger(stderr, *level, *format)
+	build := readBuild()
+	if *showVersion {
+		fmt.Println(build)
+		return 0
+	}
+	unknownEnv, err := setFromEnv(fs, os.Environ(), "version", "healthcheck")
 	if err != nil {
 		fmt.Fprintln(stderr, "logatron:", err)
 		return 2
+	}
+	if *health {
+		if err := healthcheck(cfg.Admin, adminToken(fs), 2*time.Second); err != nil {
+			fmt.Fprintln(stderr, "logatron: healthcheck:", err)
+			return 1
+		}
+		return 0
+	}
+	// A write to a closed stderr (its reader exited) must fail with EPIPE
+	// instead of killing the process: the Go runtime kills on SIGPIPE from
+	// fds 1 and 2 unless SIGPIPE is being received (os/signal, "SIGPIPE").
+	// Nobody reads the channel; signals to a full channel are dropped.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	log, logs, err := newLogger(stderr, *level, *format)
+	if err != nil {
+		fmt.Fprintln(stderr, "logatron:", err)
+		return 2
+	}
+	// The last lines (the error that ends the process, "stopping") are
+	// written out before the exit, but a stalled stderr may hold the exit
+	// up by logFlush at most.
+	flushWait := logFlush
+	defer func() { logs.close(flushWait) }()
+	// Go's own log (net/http's errors) goes the same non-blocking way.
+	stdlog.SetFlags(0)
+	stdlog.SetOutput(log)
+	log.Info().Str("version", build.version).Str("revision", build.rev()).Str("go", build.goVersion).Msg("starting")
+	if len(unknownEnv) > 0 {
+		log.Warn().Strs("variables", unknownEnv).Msg("environment variables that set no flag are ignored")
 	}
 	if n, err := raiseOpenFiles(); err != nil {
 		log.Warn().Err(err).Msg("cannot raise the open-file limit")
@@ -102,6 +183,15 @@ func run(args []string, stderr io.Writer) int {
 		log.Error().Err(err).Msg("bad configuration")
 		return 2
 	}
+	var hs *web.Server
+	if *httpAddr != "" {
+		hs, err = web.NewServer(srv, web.Options{Log: log, AdminToken: cfg.AdminToken, CertFile: *httpCert, KeyFile: *httpKey,
+			MaxConns: *maxHTTP, IdleTimeout: *httpIdle})
+		if err != nil {
+			log.Error().Err(err).Msg("bad HTTP configuration")
+			return 2
+		}
+	}
 	// Catch the signals before Start: from the "listening" log line on, a
 	// SIGTERM or SIGINT must stop the server cleanly, not kill the process.
 	sig := make(chan os.Signal, 1)
@@ -110,7 +200,6 @@ func run(args []string, stderr io.Writer) int {
 		log.Error().Err(err).Msg("cannot start")
 		return 1
 	}
-	var hs *http.Server
 	if *httpAddr != "" {
 		ln, err := net.Listen("tcp", *httpAddr)
 		if err != nil {
@@ -118,9 +207,12 @@ func run(args []string, stderr io.Writer) int {
 			_ = srv.Stop(context.Background())
 			return 1
 		}
-		hs = &http.Server{Handler: web.Handler(srv, log), ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = hs.Serve(web.LimitListener(ln, *maxHTTP)) }()
-		log.Info().Str("http", ln.Addr().String()).Msg("listening")
+		go func() {
+			if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				log.Error().Err(err).Msg("HTTP server ended")
+			}
+		}()
+		log.Info().Str("http", ln.Addr().String()).Bool("tls", *httpCert != "").Msg("listening")
 	}
 
 	if *trim {
@@ -128,11 +220,14 @@ func run(args []string, stderr io.Writer) int {
 	}
 	select {
 	case s := <-sig:
+		received := time.Now()
 		log.Info().Str("signal", s.String()).Msg("stopping")
 		ctx, cancel := context.WithTimeout(context.Background(), 900*time.Millisecond)
 		defer cancel()
+		// The log's flush gets what is left of the second, at most logFlush.
+		defer func() { flushWait = min(logFlush, max(0, time.Until(received.Add(950*time.Millisecond)))) }()
 		if hs != nil {
-			_ = hs.Close() // also ends WebSocket streams: they are hijacked connections closed by their handlers
+			_ = hs.Close() // also ends WebSocket and event streams
 		}
 		if err := srv.Stop(ctx); err != nil {
 			// Exiting closes every socket: the contract (exit 0 within a
@@ -146,10 +241,12 @@ func run(args []string, stderr io.Writer) int {
 	}
 }
 
-func newLogger(w io.Writer, level, format string) (zerolog.Logger, error) {
+// newLogger makes the server's log: zerolog at level, in format, written
+// through a logOut to w.
+func newLogger(w io.Writer, level, format string) (zerolog.Logger, *logOut, error) {
 	lvl, err := zerolog.ParseLevel(level)
 	if err != nil || level == "" {
-		return zerolog.Logger{}, fmt.Errorf("-log-level: %q is not debug, info, warn or error", level)
+		return zerolog.Logger{}, nil, fmt.Errorf("-log-level: %q is not debug, info, warn or error", level)
 	}
 	if format == "" {
 		format = "json"
@@ -163,9 +260,271 @@ func newLogger(w io.Writer, level, format string) (zerolog.Logger, error) {
 	case "console":
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
 	default:
-		return zerolog.Logger{}, fmt.Errorf("-log-format: %q is not json or console", format)
+		return zerolog.Logger{}, nil, fmt.Errorf("-log-format: %q is not json or console", format)
 	}
-	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+	out := newLogOut(w)
+	out.log = zerolog.New(out).Level(lvl).With().Timestamp().Logger()
+	return out.log, out, nil
+}
+
+// The server's log holds at most logLines lines that stderr has not taken
+// (a stalled stderr loses the oldest beyond them), and the exit waits at
+// most logFlush for the last lines.
+const (
+	logLines = 1024
+	logFlush = 500 * time.Millisecond
+)
+
+// logNudge is how often the copier is checked on. The diode wakes it on
+// every line, but signals without the lock the copier sleeps under, so a
+// line written just as the copier goes to sleep would wait for the next
+// line; when lines wait and the copier is not busy writing, it is woken
+// with an empty entry. (The diode's polling mode has no such gap but wakes
+// the process every interval, idle or not.)
+const logNudge = time.Second
+
+// logOut is where the server's log goes. zerolog writes each line into a
+// diode (zerolog/diode: a lock-free ring whose Write never blocks, so the
+// event loop never waits on stderr) and one goroutine copies the lines to
+// stderr. Lines are lost, and counted, when stderr stalls long enough for
+// the ring to wrap (the oldest go) or when a write fails (a closed pipe:
+// with SIGPIPE caught the write fails with EPIPE). Once stderr takes a line
+// again, one "log lines dropped" line says how many were lost since the
+// last such line.
+type logOut struct {
+	dw      diode.Writer
+	to      io.Writer      // stderr, or a console formatter in front of it
+	log     zerolog.Logger // the report's logger; set before the first line
+	dropped atomic.Uint64
+	told    uint64 // dropped when last reported; the copying goroutine's own
+	stop    chan struct{}
+
+	// For the nudge: lines handed to the ring, lines taken from it (written,
+	// failed or lost), and whether the copier is in a write to stderr.
+	handed, taken atomic.Uint64
+	writing       atomic.Bool
+}
+
+func newLogOut(to io.Writer) *logOut {
+	o := &logOut{to: to, stop: make(chan struct{})}
+	o.dw = diode.NewWriter(logSink{o}, logLines, 0, func(missed int) {
+		o.dropped.Add(uint64(missed))
+		o.taken.Add(uint64(missed))
+	})
+	go func() {
+		t := time.NewTicker(logNudge)
+		defer t.Stop()
+		for {
+			select {
+			case <-o.stop:
+				return
+			case <-t.C:
+				if o.taken.Load() < o.handed.Load() && !o.writing.Load() {
+					_, _ = o.dw.Write(nil) // an empty entry; logSink skips it
+				}
+			}
+		}
+	}()
+	return o
+}
+
+// Write hands one log line to the ring; it never blocks.
+func (o *logOut) Write(p []byte) (int, error) {
+	o.handed.Add(1)
+	return o.dw.Write(p)
+}
+
+// Dropped is how many log lines were lost so far.
+func (o *logOut) Dropped() uint64 { return o.dropped.Load() }
+
+// close writes out the lines still in the ring, waiting at most wait, and
+// reports whether all were written: a stalled stderr must not hold up the
+// exit.
+func (o *logOut) close(wait time.Duration) bool {
+	close(o.stop)
+	done := make(chan struct{})
+	go func() { _ = o.dw.Close(); close(done) }()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// logSink is the copying goroutine's end of the ring.
+type logSink struct{ o *logOut }
+
+func (s logSink) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil // a nudge
+	}
+	o := s.o
+	o.writing.Store(true)
+	n, err := o.to.Write(p)
+	o.writing.Store(false)
+	o.taken.Add(1)
+	if err != nil {
+		o.dropped.Add(1)
+		return n, err
+	}
+	if d := o.dropped.Load(); d > o.told {
+		o.log.Warn().Uint64("dropped", d-o.told).Uint64("dropped_total", d).Msg("log lines dropped")
+		o.told = d
+	}
+	return n, nil
+}
+
+// envPrefix starts the environment variable of each flag: -max-line is
+// LOGATRON_MAX_LINE.
+const envPrefix = "LOGATRON_"
+
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// setFromEnv gives every flag of fs that was not on the command line (fs
+// is parsed) the value of its variable in env ("NAME=value" entries), if
+// set; a variable set to "" sets "" (LOGATRON_HTTP= disables HTTP). Flags
+// named in skip take no variable. It returns the LOGATRON_ variables that
+// set no flag (typos, or a skipped flag's), and an error naming the
+// variable whose value the flag refuses.
+func setFromEnv(fs *flag.FlagSet, env []string, skip ...string) (unknown []string, err error) {
+	vars := map[string]string{}
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, envPrefix) {
+			vars[k] = v
+		}
+	}
+	onLine := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { onLine[f.Name] = true })
+	fs.VisitAll(func(f *flag.Flag) {
+		name := envName(f.Name)
+		v, ok := vars[name]
+		if slices.Contains(skip, f.Name) {
+			return
+		}
+		delete(vars, name)
+		if !ok || onLine[f.Name] || err != nil {
+			return
+		}
+		if e := fs.Set(f.Name, v); e != nil {
+			err = fmt.Errorf("%s=%q: %v", name, v, e)
+		}
+	})
+	for k := range vars {
+		unknown = append(unknown, k)
+	}
+	slices.Sort(unknown)
+	return unknown, err
+}
+
+// revision is the VCS revision for builds that cannot stamp one (a
+// container build has no .git): go build -ldflags "-X main.revision=<rev>".
+// A stamped revision wins.
+var revision string
+
+// buildInfo is what -version prints.
+type buildInfo struct {
+	version   string // module version: v1.2.3 from go install, "(devel)" from a checkout
+	revision  string // VCS revision, "" when unknown
+	modified  bool   // built from a work tree with changes
+	goVersion string
+}
+
+func readBuild() buildInfo {
+	bi, _ := debug.ReadBuildInfo()
+	return buildFrom(bi, revision)
+}
+
+// buildFrom reads bi (nil when the binary has none), falling back on rev
+// for the revision.
+func buildFrom(bi *debug.BuildInfo, rev string) buildInfo {
+	b := buildInfo{version: "(devel)", revision: rev, goVersion: runtime.Version()}
+	if bi == nil {
+		return b
+	}
+	if bi.Main.Version != "" {
+		b.version = bi.Main.Version
+	}
+	if bi.GoVersion != "" {
+		b.goVersion = bi.GoVersion
+	}
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			b.revision = s.Value
+		case "vcs.modified":
+			b.modified = s.Value == "true"
+		}
+	}
+	return b
+}
+
+// rev is the revision as printed: "unknown" when there is none, with
+// "-modified" when the work tree had changes.
+func (b buildInfo) rev() string {
+	r := b.revision
+	if r == "" {
+		r = "unknown"
+	}
+	if b.modified {
+		r += "-modified"
+	}
+	return r
+}
+
+func (b buildInfo) String() string {
+	return fmt.Sprintf("logatron version %s, revision %s, %s %s/%s", b.version, b.rev(), b.goVersion, runtime.GOOS, runtime.GOARCH)
+}
+
+// adminToken is the admin token a healthcheck must send, "" when none is
+// set. It is read by flag name so that it follows the server's own
+// -admin-token flag (and so LOGATRON_ADMIN_TOKEN) wherever that is defined.
+func adminToken(fs *flag.FlagSet) string {
+	if f := fs.Lookup("admin-token"); f != nil {
+		return f.Value.String()
+	}
+	return ""
+}
+
+// healthcheck asks the admin port at addr for PING, after AUTH when token
+// is set, and returns nil if it answered PONG within timeout: the event
+// loop answers admin requests, so this shows the loop is serving.
+func healthcheck(addr, token string, timeout time.Duration) error {
+	if addr == "" {
+		return errors.New("the admin port is disabled (-admin \"\")")
+	}
+	c, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	r := bufio.NewReader(c)
+	expect := func(req string, want ...string) error {
+		if _, err := io.WriteString(c, req+"\n"); err != nil {
+			return err
+		}
+		for _, w := range want {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				return fmt.Errorf("%s: %w", strings.Fields(req)[0], err)
+			}
+			if l = strings.TrimSuffix(l, "\n"); l != w {
+				return fmt.Errorf("%s: got %q, want %q", strings.Fields(req)[0], l, w)
+			}
+		}
+		return nil
+	}
+	if token != "" {
+		if err := expect("AUTH "+token, "OK 0"); err != nil {
+			return err
+		}
+	}
+	return expect("PING", "OK 1", "PONG")
 }
 
 // raiseOpenFiles lifts the soft open-file limit to the hard one: every
@@ -187,7 +546,23 @@ func raiseOpenFiles() (uint64, error) {
 // size is a byte count flag that takes suffixes: 65536, 64KiB, 1MiB, 4MB.
 type size int
 
-func (s *size) String() string { return strconv.Itoa(int(*s)) }
+// String shows the size with the largest binary unit that divides it
+// (1MiB, 64KiB, 1000B), in a form Set takes back.
+func (s *size) String() string {
+	n := int64(*s)
+	if n == 0 {
+		return "0"
+	}
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n%u.mult == 0 {
+			return strconv.FormatInt(n/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10) + "B"
+}
 
 func (s *size) Set(v string) error {
 	n, err := parseSize(v)

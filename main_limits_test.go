@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Process-level limit tests: the server runs as its own process with its
@@ -46,7 +48,12 @@ func (l *rawLog) String() string {
 // its raw stderr.
 func startCapture(t *testing.T, bin string, args ...string) (*proc, *rawLog) {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
+	return startCmd(t, exec.Command(bin, args...))
+}
+
+// startCmd is startCapture for a command made by the caller (environment).
+func startCmd(t *testing.T, cmd *exec.Cmd) (*proc, *rawLog) {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -73,15 +80,20 @@ func startCapture(t *testing.T, bin string, args ...string) (*proc, *rawLog) {
 		p.err = cmd.Wait()
 		close(p.done)
 	}()
-	t.Cleanup(func() {
+	p.killAtEnd()
+	return p, raw
+}
+
+// killAtEnd kills the process at the end of the test if it is still running.
+func (p *proc) killAtEnd() {
+	p.t.Cleanup(func() {
 		select {
 		case <-p.done:
 		default:
-			cmd.Process.Kill()
+			p.cmd.Process.Kill()
 			<-p.done
 		}
 	})
-	return p, raw
 }
 
 // listeningWithMax waits for the "listening" line and returns the data and
@@ -542,4 +554,200 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// startPiped runs the server with its stderr the write end of a new pipe
+// holding pipeSize bytes (0: the system's default), reads its log until
+// the "listening" line, and returns the process, its data and admin
+// addresses and both ends of the pipe, still open (closed at the end of
+// the test).
+func startPiped(t *testing.T, pipeSize int, args ...string) (p *proc, data, admin string, r, w *os.File) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(); w.Close() }) // after the process is gone: cleanups run last first
+	if pipeSize > 0 {
+		if _, err := unix.FcntlInt(r.Fd(), unix.F_SETPIPE_SZ, pipeSize); err != nil {
+			t.Skipf("cannot set the pipe's size: %v", err)
+		}
+	}
+	cmd := exec.Command(binary(t), args...)
+	cmd.Stderr = w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p = &proc{t: t, cmd: cmd, done: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	p.killAtEnd()
+
+	type addrs struct{ data, admin string }
+	found := make(chan addrs, 1)
+	go func() {
+		defer close(found)
+		s := bufio.NewScanner(r)
+		for s.Scan() {
+			var m map[string]any
+			if json.Unmarshal(s.Bytes(), &m) == nil && m["message"] == "listening" {
+				d, _ := m["data"].(string)
+				a, _ := m["admin"].(string)
+				found <- addrs{d, a}
+				return // from here on nobody reads the pipe
+			}
+		}
+	}()
+	select {
+	case a, ok := <-found:
+		if !ok || a.data == "" || a.admin == "" {
+			t.Fatalf("no listening line with data and admin addresses (%v)", a)
+		}
+		return p, a.data, a.admin, r, w
+	case <-time.After(20 * time.Second):
+		t.Fatal("no listening line within 20 s")
+	}
+	return
+}
+
+// fillPipe writes into w until the pipe is full (TIOCINQ, the bytes a read
+// would find, reaches the pipe's size), so that every later write
+// to it blocks. The write goes on in the background until r closes.
+func fillPipe(t *testing.T, r, w *os.File) {
+	t.Helper()
+	size, err := unix.FcntlInt(r.Fd(), unix.F_GETPIPE_SZ, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = w.Write(make([]byte, 4*size)) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := unix.IoctlGetInt(int(r.Fd()), unix.TIOCINQ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n >= size {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pipe holds %d of %d bytes after 10 s", n, size)
+		}
+		time.Sleep(time.Millisecond) // polling the pipe's fill
+	}
+}
+
+// badConnects opens n data connections with workers goroutines, each
+// sending a line that is not IAM, and checks that each is refused: every
+// refusal is a "rejected connection" log line.
+func badConnects(t *testing.T, addr string, n, workers int) {
+	t.Helper()
+	var (
+		next  atomic.Int64
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		bad   int
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for int(next.Add(1)) <= n {
+				mu.Lock()
+				stop := first != nil
+				mu.Unlock()
+				if stop {
+					return // one failure says it: do not wait out the rest
+				}
+				err := func() error {
+					c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+					if err != nil {
+						return err
+					}
+					defer c.Close()
+					c.SetDeadline(time.Now().Add(10 * time.Second))
+					if _, err := io.WriteString(c, "HELLO\n"); err != nil {
+						return err
+					}
+					b, err := io.ReadAll(c)
+					if want := "ERR expected IAM <name>\n"; string(b) != want {
+						return fmt.Errorf("read %q (then %v), want %q", b, err, want)
+					}
+					return nil
+				}()
+				if err != nil {
+					mu.Lock()
+					if bad++; first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		t.Fatalf("%d bad connections not refused as they should be; first: %v", bad, first)
+	}
+}
+
+// stopsInASecond sends SIGTERM and checks that the process exits 0 within
+// a second.
+func (p *proc) stopsInASecond() {
+	p.t.Helper()
+	sent := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		p.t.Fatal(err)
+	}
+	code := p.exitCode(10 * time.Second)
+	took := time.Since(sent)
+	p.t.Logf("SIGTERM: exit %d in %v", code, took.Round(time.Millisecond))
+	if code != 0 {
+		p.t.Errorf("exit code %d, want 0", code)
+	}
+	if took > time.Second {
+		p.t.Errorf("took %v to exit, want under 1 s", took)
+	}
+}
+
+// TestStderrGone: the server's stderr is a pipe whose reader has exited;
+// connections it rejects (each one a log line) must not end it with
+// SIGPIPE: it goes on answering and stops cleanly.
+func TestStderrGone(t *testing.T) {
+	p, dataAddr, adminAddr, r, w := startPiped(t, 0, loopbackArgs...)
+	r.Close()
+	w.Close() // the server holds the only write end
+	badConnects(t, dataAddr, 50, 4)
+	a := dialAdmin(t, adminAddr)
+	if got := ask(t, a.c, a.r, "PING"); len(got) != 1 || got[0] != "PONG" {
+		t.Fatalf("PING with stderr gone: %q", got)
+	}
+	if s := a.stats(); s["rejected_total"] != 50 {
+		t.Errorf("rejected_total = %d, want 50", s["rejected_total"])
+	}
+	p.stopsInASecond()
+}
+
+// TestStderrStalled: the server's stderr is a full pipe nobody reads; 1,000
+// rejected connections (each one a log line) must not stall the event
+// loop: every one is refused, PING is answered at once, and SIGTERM still
+// ends the process in a second.
+func TestStderrStalled(t *testing.T) {
+	p, dataAddr, adminAddr, r, w := startPiped(t, 4096, loopbackArgs...)
+	fillPipe(t, r, w)
+	badConnects(t, dataAddr, 1000, 16)
+	a := dialAdmin(t, adminAddr)
+	began := time.Now()
+	if got := ask(t, a.c, a.r, "PING"); len(got) != 1 || got[0] != "PONG" {
+		t.Fatalf("PING with stderr stalled: %q", got)
+	}
+	if took := time.Since(began); took > 500*time.Millisecond {
+		t.Errorf("PING took %v with stderr stalled, want well under a second", took)
+	}
+	if s := a.stats(); s["rejected_total"] != 1000 {
+		t.Errorf("rejected_total = %d, want 1000", s["rejected_total"])
+	}
+	if n, err := unix.IoctlGetInt(int(r.Fd()), unix.TIOCINQ); err != nil || n < 4096 {
+		t.Fatalf("the pipe was not full through the test: holds %d bytes (%v)", n, err)
+	}
+	p.stopsInASecond()
 }

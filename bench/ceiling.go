@@ -32,6 +32,12 @@ type ceiling struct {
 
 type ceilConn struct{ identified bool }
 
+// readSize is how much the ceiling reads from a socket at a time. It must
+// equal what Logatron's own event loop reads (the gnet.WithReadBufferCap
+// option in loop/server.go, 256 KiB), so that the ceiling stays the bound
+// of the same loop: change the two together.
+const readSize = 256 << 10
+
 func (h *ceiling) OnBoot(eng gnet.Engine) gnet.Action {
 	h.eng = eng
 	close(h.booted)
@@ -79,7 +85,7 @@ func startCeiling(dataAddr, adminAddr string) (*ceiling, error) {
 	}
 	go func() {
 		h.done <- gnet.Run(h, "tcp://"+dataAddr, gnet.WithMulticore(false), gnet.WithNumEventLoop(1), gnet.WithReuseAddr(true),
-			gnet.WithReadBufferCap(256<<10), // as logatron reads (loop.readSize), so the ceiling stays the same loop's bound
+			gnet.WithReadBufferCap(readSize),
 			gnet.WithLogLevel(logging.ErrorLevel))
 	}()
 	select {

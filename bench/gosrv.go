@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"runtime/metrics"
 	"slices"
 	"strconv"
 	"sync"
@@ -458,15 +457,7 @@ type kv struct {
 // writeStats writes a STATS reply: the given counters, plus uptime and the
 // Go runtime's heap and GC share, as Logatron reports them.
 func writeStats(w *bufio.Writer, started time.Time, fields []kv) {
-	samples := []metrics.Sample{ // the same figures as Logatron's STATS heap_bytes and gc_cpu_fraction
-		{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/cpu/classes/gc/total:cpu-seconds"},
-		{Name: "/cpu/classes/total:cpu-seconds"}, {Name: "/cpu/classes/idle:cpu-seconds"},
-	}
-	metrics.Read(samples)
-	heap, gc := samples[0].Value.Uint64(), 0.0
-	if busy := samples[2].Value.Float64() - samples[3].Value.Float64(); busy > 0 {
-		gc = samples[1].Value.Float64() / busy
-	}
+	heap, gc := runtimeFigures()
 	writeHead(w, len(fields)+4)
 	w.WriteString("version bench\n")
 	w.WriteString("uptime_s " + strconv.FormatInt(int64(time.Since(started).Seconds()), 10) + "\n")

@@ -36,8 +36,24 @@ Run "logatron bench <command> -h" for a command's flags.
 
 // Main runs `logatron bench <sub> [flags]`; it returns the process exit
 // code's cause as an error (nil = success; errors.Is(err, ErrUsage) for a
-// bad command line) and never calls os.Exit.
+// bad command line) and never calls os.Exit. It prints why it failed to
+// stderr itself, so the caller only picks the exit code.
 func Main(args []string, stdout, stderr io.Writer) error {
+	err := dispatch(args, stdout, stderr)
+	var shown flagError
+	if err != nil && !errors.As(err, &shown) {
+		fmt.Fprintln(stderr, "logatron bench:", err)
+	}
+	return err
+}
+
+// flagError is a command-line error the flag package has already printed,
+// with the command's usage.
+type flagError struct{ error }
+
+func (e flagError) Unwrap() error { return e.error }
+
+func dispatch(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("%w: no command", ErrUsage)
@@ -70,7 +86,7 @@ func parse(fs *flag.FlagSet, args []string) (help bool, err error) {
 		if errors.Is(err, flag.ErrHelp) {
 			return true, nil
 		}
-		return false, fmt.Errorf("%w: %v", ErrUsage, err)
+		return false, flagError{fmt.Errorf("%w: %v", ErrUsage, err)}
 	}
 	if fs.NArg() > 0 {
 		return false, fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))

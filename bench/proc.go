@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"runtime/metrics"
 	"strconv"
 	"syscall"
 )
@@ -72,4 +73,22 @@ func raiseOpenFiles() uint64 {
 	}
 	_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
 	return lim.Cur
+}
+
+// runtimeFigures reads this process's live heap objects and the share of
+// its busy CPU time spent in the garbage collector: what the comparison
+// servers report as heap_bytes and gc_cpu_fraction in STATS. The metrics
+// are those Logatron's STATS reads, so the columns compare like with like.
+func runtimeFigures() (heap uint64, gcFraction float64) {
+	s := []metrics.Sample{
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/cpu/classes/gc/total:cpu-seconds"},
+		{Name: "/cpu/classes/total:cpu-seconds"},
+		{Name: "/cpu/classes/idle:cpu-seconds"},
+	}
+	metrics.Read(s)
+	if busy := s[2].Value.Float64() - s[3].Value.Float64(); busy > 0 {
+		gcFraction = s[1].Value.Float64() / busy
+	}
+	return s[0].Value.Uint64(), gcFraction
 }

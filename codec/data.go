@@ -13,6 +13,7 @@ const (
 	CmdIAM
 	CmdLOG
 	CmdSET
+	CmdCONT
 	CmdUnknown
 )
 
@@ -27,6 +28,8 @@ func (c Cmd) String() string {
 		return "LOG"
 	case CmdSET:
 		return "SET"
+	case CmdCONT:
+		return "CONT"
 	case CmdUnknown:
 		return "UNKNOWN"
 	}
@@ -46,11 +49,13 @@ var nameByte = func() (t [256]bool) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = true
 	}
-	t['_'] = true
+	for _, c := range "_.:-" {
+		t[c] = true
+	}
 	return t
 }()
 
-// ValidName reports whether b is 1–64 bytes of [A-Za-z0-9_], the form of
+// ValidName reports whether b is 1–64 bytes of [A-Za-z0-9_.:-], the form of
 // client names and SET keys. It does not allocate and looks at no more than
 // 65 bytes, however long b is.
 func ValidName(b []byte) bool {
@@ -72,15 +77,24 @@ func ValidName(b []byte) bool {
 // case-insensitive. The results alias line and are valid as long as it is.
 //
 //   - CmdBlank: the line is empty or only spaces/tabs; ok is true.
-//   - CmdIAM: arg1 is the rest of the line with leading and trailing
-//     spaces/tabs trimmed, so "IAM bob extra" gives "bob extra"; ok reports
-//     ValidName(arg1).
+//   - CmdIAM: arg1 is the name, the first token after the word (empty when
+//     there is none), and arg2 the rest of the line after the run of
+//     spaces/tabs following the name, trailing spaces/tabs trimmed: the
+//     token, or nil when the line has no more than a name. ok reports
+//     ValidName(arg1) and that arg2 is at most one token. So cmd == CmdIAM
+//     with ok false is an IAM line whose name is missing or breaks the rule,
+//     or that has more than a name and a token ("IAM bob tok extra"): callers
+//     answer it with "invalid name", and anything that is not CmdIAM (before
+//     identification) with "expected IAM <name>".
 //   - CmdLOG: arg1 is the message: the rest of the line after the whole run
 //     of spaces/tabs that follows the word, trailing spaces/tabs trimmed. It
 //     may be empty ("LOG" alone). ok is true.
+//   - CmdCONT: arg1 is the text to append to the newest entry, trimmed
+//     exactly as LOG's message; it may be empty. ok is true.
 //   - CmdSET: arg1 is the key (next token) and arg2 the value, the rest of the
 //     line after the run of spaces/tabs following the key, trailing
-//     spaces/tabs trimmed. ok reports ValidName(key) and a non-empty value.
+//     spaces/tabs trimmed. ok reports ValidName(key) and a non-empty value;
+//     callers count ok false as a malformed SET.
 //   - CmdUnknown: arg1 is the command word as sent; ok is false.
 //
 // Bytes are not checked for UTF-8 validity here (see AppendValidUTF8). ParseData
@@ -92,19 +106,24 @@ func ParseData(line []byte) (cmd Cmd, arg1, arg2 []byte, ok bool) {
 	}
 	j := tokenEnd(line, i)
 	word, rest := line[i:j], line[j:]
-	if len(word) == 3 {
+	switch len(word) {
+	case 3:
 		switch {
 		case is3(word, 'l', 'o', 'g'):
-			return CmdLOG, trimBlanksRight(rest[skipBlanks(rest, 0):]), nil, true
+			return CmdLOG, restText(rest), nil, true
 		case is3(word, 's', 'e', 't'):
-			k := skipBlanks(rest, 0)
-			e := tokenEnd(rest, k)
-			key := rest[k:e]
-			val := trimBlanksRight(rest[skipBlanks(rest, e):])
+			key, val := firstAndRest(rest)
 			return CmdSET, key, val, len(val) > 0 && ValidName(key)
 		case is3(word, 'i', 'a', 'm'):
-			name := trimBlanksRight(rest[skipBlanks(rest, 0):])
-			return CmdIAM, name, nil, ValidName(name)
+			name, token := firstAndRest(rest)
+			if len(token) == 0 {
+				token = nil
+			}
+			return CmdIAM, name, token, ValidName(name) && tokenEnd(token, 0) == len(token)
+		}
+	case 4:
+		if is3(word, 'c', 'o', 'n') && word[3]|0x20 == 't' {
+			return CmdCONT, restText(rest), nil, true
 		}
 	}
 	return CmdUnknown, word, nil, false
@@ -136,6 +155,21 @@ func LOGMessage(line []byte) (msg []byte, ok bool) {
 // letters: for a letter c, b|0x20 == c exactly when b is c or its upper case.
 func is3(w []byte, a, b, c byte) bool {
 	return w[0]|0x20 == a && w[1]|0x20 == b && w[2]|0x20 == c
+}
+
+// restText is the text argument of LOG and CONT: rest (what follows the
+// command word) after its leading run of spaces/tabs, trailing ones trimmed.
+func restText(rest []byte) []byte {
+	return trimBlanksRight(rest[skipBlanks(rest, 0):])
+}
+
+// firstAndRest splits what follows a command word into its first token and
+// the text after the run of spaces/tabs that follows that token, trailing
+// spaces/tabs trimmed (SET's key and value, IAM's name and token).
+func firstAndRest(rest []byte) (first, tail []byte) {
+	k := skipBlanks(rest, 0)
+	e := tokenEnd(rest, k)
+	return rest[k:e], trimBlanksRight(rest[skipBlanks(rest, e):])
 }
 
 func isBlank(c byte) bool { return c == ' ' || c == '\t' }

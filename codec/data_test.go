@@ -22,10 +22,17 @@ func TestParseData(t *testing.T) {
 		{"iam bob", CmdIAM, "bob", "", true},
 		{"IaM Bob_42", CmdIAM, "Bob_42", "", true},
 		{"  \tIAM \t bob \t ", CmdIAM, "bob", "", true},
-		{"IAM bob extra", CmdIAM, "bob extra", "", false},
+		{"IAM bob s3cret", CmdIAM, "bob", "s3cret", true},
+		{"iam \t bob \t s3cret \t", CmdIAM, "bob", "s3cret", true},
+		{"IAM bob tok=en/+==", CmdIAM, "bob", "tok=en/+==", true},
+		{"IAM bob tok extra", CmdIAM, "bob", "tok extra", false},
+		{"IAM bad/name tok", CmdIAM, "bad/name", "tok", false},
 		{"IAM", CmdIAM, "", "", false},
 		{"IAM   ", CmdIAM, "", "", false},
-		{"IAM bo-b", CmdIAM, "bo-b", "", false},
+		{"IAM bo-b", CmdIAM, "bo-b", "", true},
+		{"IAM web-1.eu:8080", CmdIAM, "web-1.eu:8080", "", true},
+		{"IAM bo/b", CmdIAM, "bo/b", "", false},
+		{"IAM bo*", CmdIAM, "bo*", "", false},
 		{"IAM bob\r", CmdIAM, "bob\r", "", false},
 		{"IAM " + k64, CmdIAM, k64, "", true},
 		{"IAM " + k65, CmdIAM, k65, "", false},
@@ -53,10 +60,24 @@ func TestParseData(t *testing.T) {
 		{"SET k", CmdSET, "k", "", false},
 		{"SET k   ", CmdSET, "k", "", false},
 		{"SET", CmdSET, "", "", false},
-		{"SET bad-key v", CmdSET, "bad-key", "v", false},
+		{"SET good-key.v1:x v", CmdSET, "good-key.v1:x", "v", true},
+		{"SET bad/key v", CmdSET, "bad/key", "v", false},
+		{"SET bad\x00key v", CmdSET, "bad\x00key", "v", false},
 		{"SET " + k64 + " v", CmdSET, k64, "v", true},
 		{"SET " + k65 + " v", CmdSET, k65, "v", false},
 		{"SET temp_C 21.5 °C", CmdSET, "temp_C", "21.5 °C", true},
+
+		{"CONT at main.go:12", CmdCONT, "at main.go:12", "", true},
+		{"cont x", CmdCONT, "x", "", true},
+		{"CoNt x", CmdCONT, "x", "", true},
+		{"CONT", CmdCONT, "", "", true},
+		{"CONT \t ", CmdCONT, "", "", true},
+		{"CONT \t\tindented  text \t", CmdCONT, "indented  text", "", true},
+		{" \tCONT\tx", CmdCONT, "x", "", true},
+		{"CONTX y", CmdUnknown, "CONTX", "", false},
+		{"CON y", CmdUnknown, "CON", "", false},
+		{"C\x00NT y", CmdUnknown, "C\x00NT", "", false},
+		{"CONT\x00 y", CmdUnknown, "CONT\x00", "", false},
 
 		{"FOO bar", CmdUnknown, "FOO", "", false},
 		{"  foo", CmdUnknown, "foo", "", false},
@@ -83,8 +104,18 @@ func TestValidName(t *testing.T) {
 		{strings.Repeat("a", 64), true},
 		{strings.Repeat("a", 65), false},
 		{"a b", false},
-		{"a-b", false},
-		{"a.b", false},
+		{"a-b", true},
+		{"a.b", true},
+		{"a:b", true},
+		{"-.:_", true},
+		{"web-01.eu-west:2212", true},
+		{"a/b", false},
+		{"a*", false},
+		{"a?", false},
+		{"a=b", false},
+		{"a\"b", false},
+		{"a,b", false},
+		{"a\tb", false},
 		{"é", false},
 		{"\x00", false},
 	}
@@ -95,11 +126,24 @@ func TestValidName(t *testing.T) {
 	}
 }
 
+// Every byte value is in the name alphabet exactly when the spec's class
+// [A-Za-z0-9_.:-] says so.
+func TestValidNameBytes(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		want := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune("_.:-", rune(c))
+		if got := ValidName([]byte{byte(c)}); got != want {
+			t.Errorf("ValidName(%q) = %v, want %v", byte(c), got, want)
+		}
+	}
+}
+
 func TestParseDataNoAllocs(t *testing.T) {
 	lines := [][]byte{
 		[]byte("LOG the quick brown fox jumps over the lazy dog"),
 		[]byte("SET key some value"),
 		[]byte("IAM worker_17"),
+		[]byte("IAM worker_17 s3cret"),
+		[]byte("CONT   at main.go:12 "),
 		[]byte("WHAT is this"),
 		[]byte("  "),
 	}

@@ -30,6 +30,7 @@ func FuzzParseData(f *testing.F) {
 		"LOG", "LOG   ", "LOG \t hi there  \t", "log a\tb", "LOGX foo",
 		"SET k v w ", "SET k", "SET bad-key v", "set\tk\t\tv", "FOO bar", "\xffLOG",
 		"LOG x", "lOg  x", "LOG\tx", "LOG x ", "LOG \xff", "LO\x00 x", "LOGGx",
+		"IAM bob tok", "IAM bob tok extra", "IAM a-b.c:d", "CONT", "cont \t x y \t", "CONTX",
 	} {
 		f.Add([]byte(s))
 	}
@@ -53,9 +54,9 @@ func FuzzParseData(f *testing.F) {
 			if !ok || a1 != nil || a2 != nil {
 				t.Fatalf("%q: blank with args/ok=%v", line, ok)
 			}
-		case CmdLOG:
+		case CmdLOG, CmdCONT:
 			if !ok || blankEdges(a1) || a2 != nil {
-				t.Fatalf("%q: LOG %q ok=%v", line, a1, ok)
+				t.Fatalf("%q: %v %q ok=%v", line, cmd, a1, ok)
 			}
 			if !bytes.HasSuffix(bytes.TrimRight(line, " \t"), a1) {
 				t.Fatalf("%q: message %q is not the line's tail", line, a1)
@@ -65,8 +66,14 @@ func FuzzParseData(f *testing.F) {
 				t.Fatalf("%q: round trip %q -> %q", line, a1, m)
 			}
 		case CmdIAM:
-			if ok != ValidName(a1) || blankEdges(a1) {
-				t.Fatalf("%q: IAM %q ok=%v", line, a1, ok)
+			if bytes.ContainsAny(a1, " \t") || blankEdges(a2) || a2 != nil && len(a2) == 0 {
+				t.Fatalf("%q: IAM %q %q", line, a1, a2)
+			}
+			if ok != (ValidName(a1) && !bytes.ContainsAny(a2, " \t")) {
+				t.Fatalf("%q: IAM %q %q ok=%v", line, a1, a2, ok)
+			}
+			if len(a1) == 0 && a2 != nil {
+				t.Fatalf("%q: token without name", line)
 			}
 		case CmdSET:
 			if bytes.ContainsAny(a1, " \t") || blankEdges(a2) {
@@ -82,8 +89,8 @@ func FuzzParseData(f *testing.F) {
 			if ok || len(a1) == 0 || bytes.ContainsAny(a1, " \t") {
 				t.Fatalf("%q: unknown %q ok=%v", line, a1, ok)
 			}
-			for _, w := range []string{"log", "set", "iam"} {
-				if strings.EqualFold(string(a1), w) && len(a1) == 3 {
+			for _, w := range []string{"log", "set", "iam", "cont"} {
+				if strings.EqualFold(string(a1), w) && len(a1) == len(w) {
 					t.Fatalf("%q: %q treated as unknown", line, a1)
 				}
 			}
@@ -93,42 +100,27 @@ func FuzzParseData(f *testing.F) {
 	})
 }
 
-// FuzzParseAdmin checks that ParseAdmin never panics and only produces the
-// documented error texts.
+// FuzzParseAdmin checks that ParseAdmin never panics, that what it accepts
+// is consistent, and that it only produces the documented error texts.
 func FuzzParseAdmin(f *testing.F) {
 	for _, s := range []string{
 		"", "PING", "ping x", "HELP", "NAMES", "CLIENTS", "CLIENT bob", "CLIENT",
 		"LOG bob", "LOG bob 5", "LOG bob -5", "LOG bob 99999999999999999999", "LOG a b c",
 		"STATE x", "STATS", "DUMP", "WATCH a b", "FORMAT json", "FORMAT xml", "QUIT", "frob",
 		"\xff\xfe", "STATſ",
+		"AUTH tok==", `AUTH "a b"`, "FORGET bob", "CLIENTS web-* limit=5 after=web-1 closed=1",
+		"CLIENTS closed=1 all=1", `LOG bob 5 since=10m until=2026-11-24T00:36:25.123Z match="a \"b\" \\d"`,
+		"LOG bob since=x", "GREP (?i)err clients=a* since=1764000000000 limit=100000", "GREP ( limit=1",
+		`GREP "user=bob"`, "GREP user=bob", "WATCH a* match=x backlog=3", "CLUSTER LOG bob 3",
+		"CLUSTER DUMP", "CLUSTER", `CLIENT "unterminated`, `CLIENT a"b c"d`,
 	} {
 		f.Add([]byte(s))
 	}
-	usage := map[string]AdminCmd{
-		"usage: PING":             AdminPING,
-		"usage: HELP":             AdminHELP,
-		"usage: NAMES":            AdminNAMES,
-		"usage: CLIENTS":          AdminCLIENTS,
-		"usage: CLIENT <name>":    AdminCLIENT,
-		"usage: LOG <name> [<n>]": AdminLOG,
-		"usage: STATE <name>":     AdminSTATE,
-		"usage: STATS":            AdminSTATS,
-		"usage: DUMP":             AdminDUMP,
-		"usage: FORMAT json|text": AdminFORMAT,
-		"usage: QUIT":             AdminQUIT,
-	}
+	shortLog := "usage: LOG <name> [<n>]"
 	f.Fuzz(func(t *testing.T, line []byte) {
 		req, err := ParseAdmin(line)
 		if err == nil {
-			if req.Cmd == AdminUnknown {
-				t.Fatalf("%q: unknown without error", line)
-			}
-			if req.Cmd == AdminLOG && req.N < -1 {
-				t.Fatalf("%q: N=%d", line, req.N)
-			}
-			if req.Cmd != AdminWATCH && req.Names != nil {
-				t.Fatalf("%q: names on %v", line, req.Cmd)
-			}
+			checkRequest(t, line, req)
 			return
 		}
 		msg := err.Error()
@@ -137,19 +129,66 @@ func FuzzParseAdmin(f *testing.F) {
 		if !utf8.ValidString(msg) || strings.Contains(msg, "\n") && !bytes.Contains(line, []byte("\n")) {
 			t.Fatalf("%q: error %q not one valid line", line, msg)
 		}
-		if c, isUsage := usage[msg]; isUsage {
-			if c != req.Cmd {
+		switch {
+		case req.Cmd == AdminUnknown:
+			if want := `unknown command "` + string(AppendValidUTF8(nil, []byte(req.Word))) + `"`; msg != want {
+				t.Fatalf("%q: %q, want %q", line, msg, want)
+			}
+		case req.Cmd == AdminBlank:
+			t.Fatalf("%q: blank with error %q", line, msg)
+		case msg == usageErr[req.Cmd].Error() || msg == shortLog && req.Cmd == AdminLOG:
+		case strings.HasPrefix(msg, "usage: bad regex: "):
+			if req.Cmd != AdminLOG && req.Cmd != AdminGREP && req.Cmd != AdminWATCH {
 				t.Fatalf("%q: %q for %v", line, msg, req.Cmd)
 			}
-			return
-		}
-		if req.Cmd != AdminUnknown || !strings.HasPrefix(msg, `unknown command "`) || !strings.HasSuffix(msg, `"`) {
+		case strings.HasPrefix(msg, "usage: bad time "):
+			if req.Cmd != AdminLOG && req.Cmd != AdminGREP {
+				t.Fatalf("%q: %q for %v", line, msg, req.Cmd)
+			}
+		default:
 			t.Fatalf("%q: undocumented error %q (cmd %v)", line, msg, req.Cmd)
 		}
-		if want := `unknown command "` + string(AppendValidUTF8(nil, []byte(req.Word))) + `"`; msg != want {
-			t.Fatalf("%q: %q, want %q", line, msg, want)
-		}
 	})
+}
+
+// checkRequest checks the invariants of a request ParseAdmin accepted.
+func checkRequest(t *testing.T, line []byte, req Request) {
+	t.Helper()
+	w := adminWord(req.Cmd)
+	switch {
+	case req.Cmd == AdminBlank:
+		if len(bytes.Trim(line, " \t")) != 0 {
+			t.Fatalf("%q: blank", line)
+		}
+		return
+	case w == nil || req.Cmd == AdminCLUSTER:
+		t.Fatalf("%q: %v without error", line, req.Cmd)
+	case req.Cluster != (req.Inner != "") || req.Cluster && !w.cluster:
+		t.Fatalf("%q: cluster %v inner %q for %v", line, req.Cluster, req.Inner, req.Cmd)
+	case req.N < -1 || req.N >= 0 && req.Cmd != AdminLOG:
+		t.Fatalf("%q: N=%d", line, req.N)
+	case req.Names != nil && req.Cmd != AdminWATCH:
+		t.Fatalf("%q: names on %v", line, req.Cmd)
+	case req.Match != nil && req.Cmd != AdminLOG && req.Cmd != AdminGREP && req.Cmd != AdminWATCH:
+		t.Fatalf("%q: match on %v", line, req.Cmd)
+	case (req.Since.IsSet() || req.Until.IsSet()) && req.Cmd != AdminLOG && req.Cmd != AdminGREP:
+		t.Fatalf("%q: time window on %v", line, req.Cmd)
+	case req.Cmd == AdminGREP && (req.Limit < 0 || req.Limit > GrepMaxLimit):
+		t.Fatalf("%q: GREP limit %d", line, req.Limit)
+	case req.Cmd == AdminCLIENTS && (req.Limit < -1 || req.Closed && req.All):
+		t.Fatalf("%q: CLIENTS limit %d closed %v all %v", line, req.Limit, req.Closed, req.All)
+	case req.Cmd != AdminGREP && req.Cmd != AdminCLIENTS && req.Limit != 0:
+		t.Fatalf("%q: limit on %v", line, req.Cmd)
+	case req.Match != nil && len(req.Match.String()) > MaxRegexLen:
+		t.Fatalf("%q: regex of %d bytes", line, len(req.Match.String()))
+	}
+	// The request text of a CLUSTER request parses to the same request.
+	if req.Cluster {
+		inner, err := ParseAdmin([]byte(req.Inner))
+		if err != nil || inner.Cmd != req.Cmd || inner.Name != req.Name || inner.N != req.N || inner.Limit != req.Limit {
+			t.Fatalf("%q: inner %q parses to %+v, %v", line, req.Inner, inner, err)
+		}
+	}
 }
 
 // FuzzUTF8 checks AppendValidUTF8 against bytes.ToValidUTF8, which has the
@@ -189,6 +228,59 @@ func FuzzUTF8(f *testing.F) {
 				if len(tr)+size <= n {
 					t.Fatalf("TruncateUTF8(%q, %d) = %q is not the longest", p, n, tr)
 				}
+			}
+		}
+	})
+}
+
+// FuzzProxy checks ParseProxy's guarantees on arbitrary input: it never
+// panics, never consumes more than it was given or more than the limits
+// allow, a complete header parses the same alone and whatever follows it,
+// every proper prefix of a complete header asks for more, and it waits for
+// more only within the limits.
+func FuzzProxy(f *testing.F) {
+	for _, s := range [][]byte{
+		[]byte("PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\nGET / HTTP/1.1\r\n"),
+		[]byte("PROXY TCP6 2001:db8::1 2001:db8::2 8080 2212\r\nIAM x\n"),
+		[]byte("PROXY UNKNOWN\r\n"),
+		[]byte("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n"),
+		[]byte("PROXY TCP4"),
+		[]byte("IAM bob\n"),
+		v2(0x21, 0x11, addr4),
+		v2(0x21, 0x21, addr6, tlv(0x01, []byte("h2")), tlv(0x04, nil)),
+		withCRC(v2(0x21, 0x11, addr4, tlv(0x03, []byte{0, 0, 0, 0}))),
+		v2(0x20, 0x00),
+		v2(0x21, 0x31, make([]byte, 216)),
+		v2(0x21, 0x11, addr4)[:20],
+		v2(0x21, 0x11, addr4, []byte{0x04, 0}),
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		src, n, more, err := ParseProxy(data)
+		switch {
+		case err != nil:
+			if n != 0 || more || src.IsValid() || !strings.HasPrefix(err.Error(), "proxy protocol: ") {
+				t.Fatalf("%q: error %v with n %d more %v src %v", data, err, n, more, src)
+			}
+			return
+		case more:
+			if n != 0 || src.IsValid() || len(data) >= MaxProxyHeaderLen || len(data) > 0 && data[0] == 'P' && len(data) >= MaxProxyV1Len {
+				t.Fatalf("%q: more with n %d src %v", data, n, src)
+			}
+			return
+		}
+		if n <= 0 || n > len(data) || n > MaxProxyHeaderLen || data[0] == 'P' && n > MaxProxyV1Len {
+			t.Fatalf("%q: consumed %d", data, n)
+		}
+		for _, in := range [][]byte{data[:n:n], append(data[:n:n], "IAM x\n"...)} {
+			if s2, n2, m2, e2 := ParseProxy(in); s2 != src || n2 != n || m2 || e2 != nil {
+				t.Fatalf("%q: %v %d, but %q gives %v %d %v %v", data, src, n, in, s2, n2, m2, e2)
+			}
+		}
+		for k := 0; k < n; k += max(1, n/64) {
+			if _, n2, m2, e2 := ParseProxy(data[:k]); !m2 || n2 != 0 || e2 != nil {
+				t.Fatalf("%q: prefix %d gives %d %v %v, want more", data, k, n2, m2, e2)
 			}
 		}
 	})

@@ -3,6 +3,7 @@ package loop
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -48,7 +49,7 @@ func alive(t *testing.T, s *Server, limit uint64) {
 	c := wDial(t, s.DataAddr())
 	name := fmt.Sprintf("probe%d", time.Now().UnixNano())
 	wSend(t, c, "IAM "+name+"\nLOG still here\n")
-	wUntil(t, "probe stored", func() bool { l, err := s.Log(name, -1); return err == nil && l.Len() == 1 })
+	wUntil(t, "probe stored", func() bool { l, err := s.Log(context.Background(), name, Query{}); return err == nil && l.Len() == 1 })
 	c.Close()
 	if st := wStats(t, s); st.HeapBytes > limit {
 		t.Errorf("heap %d bytes, over %d", st.HeapBytes, limit)
@@ -88,9 +89,9 @@ func TestAbuseHugeLineAfterIAM(t *testing.T) {
 		t.Fatal(err)
 	}
 	wSend(t, c, "\nLOG after\n")
-	wUntil(t, "both lines", func() bool { c, err := s.ClientInfo("huge"); return err == nil && c.Lines == 2 })
-	info, _ := s.ClientInfo("huge")
-	l, _ := s.Log("huge", -1)
+	wUntil(t, "both lines", func() bool { c, err := s.ClientInfo(context.Background(), "huge"); return err == nil && c.Lines == 2 })
+	info, _ := s.ClientInfo(context.Background(), "huge")
+	l, _ := s.Log(context.Background(), "huge", Query{})
 	_, first := l.At(0)
 	_, second := l.At(1)
 	if info.Truncated != 1 || len(first) != DefaultConfig().MaxLine-len("LOG ") || string(second) != "after" {
@@ -108,8 +109,11 @@ func TestAbuseTrickle(t *testing.T) {
 	for _, b := range []byte("IAM trickle\r\nLOG one byte at a time\r\n") {
 		wSend(t, c, string([]byte{b}))
 	}
-	wUntil(t, "trickled line", func() bool { l, err := s.Log("trickle", -1); return err == nil && l.Len() == 1 })
-	l, _ := s.Log("trickle", -1)
+	wUntil(t, "trickled line", func() bool {
+		l, err := s.Log(context.Background(), "trickle", Query{})
+		return err == nil && l.Len() == 1
+	})
+	l, _ := s.Log(context.Background(), "trickle", Query{})
 	if _, msg := l.At(0); string(msg) != "one byte at a time" {
 		t.Errorf("stored %q", msg)
 	}
@@ -127,27 +131,27 @@ func TestAbuseBinaryGarbage(t *testing.T) {
 	wSend(t, c, string(junk))
 	wSend(t, c, "\nLOG nul\x00inside\nLOG cr\ralone\n")
 	wUntil(t, "last lines", func() bool {
-		l, err := s.Log("garbage", 2)
+		l, err := s.Log(context.Background(), "garbage", Query{Last: 2})
 		if err != nil || l.Len() < 2 {
 			return false
 		}
 		_, msg := l.At(1)
 		return string(msg) == "cr\ralone"
 	})
-	l, _ := s.Log("garbage", 2)
+	l, _ := s.Log(context.Background(), "garbage", Query{Last: 2})
 	if _, msg := l.At(0); string(msg) != "nul\x00inside" {
 		t.Errorf("NUL line stored as %q", msg)
 	}
 	// Every stored message is valid UTF-8 and every reply renders as JSON.
-	ds, err := s.dump()
-	if err != nil {
+	var ds []query.Dump
+	if err := s.dump(context.Background(), func(d []query.Dump) error { ds = append(ds, d...); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
 	if err := query.WriteDump(&buf, query.JSON, ds); err != nil || !json.Valid(buf.Bytes()) {
 		t.Errorf("dump is not valid JSON: %v", err)
 	}
-	all, _ := s.Log("garbage", -1)
+	all, _ := s.Log(context.Background(), "garbage", Query{})
 	for i := range all.Len() {
 		if _, msg := all.At(i); !utf8.Valid(msg) {
 			t.Fatalf("entry %d is not valid UTF-8", i)
@@ -182,10 +186,10 @@ func TestAbuseCountersAddUp(t *testing.T) {
 	keysKept := 1024
 	wantErrors := bad + sets - keysKept
 	wUntil(t, "every line counted", func() bool {
-		ci, err := s.ClientInfo("counted")
+		ci, err := s.ClientInfo(context.Background(), "counted")
 		return err == nil && int(ci.Lines)+int(ci.Errors) == logs+wantErrors
 	})
-	ci, _ := s.ClientInfo("counted")
+	ci, _ := s.ClientInfo(context.Background(), "counted")
 	if int(ci.Lines) != logs || int(ci.Errors) != wantErrors || ci.Keys != keysKept || ci.Entries != DefaultConfig().Buffer {
 		t.Errorf("lines %d (want %d), errors %d (want %d), keys %d, entries %d", ci.Lines, logs, ci.Errors, wantErrors, ci.Keys, ci.Entries)
 	}
@@ -199,25 +203,35 @@ func TestAbuseCountersAddUp(t *testing.T) {
 }
 
 // A connection reset mid-line, and a half-close after a partial line, both
-// free the client; the partial line is not stored (a line ends with \n).
+// close the client with their reason; the partial line is not stored (a
+// line ends with \n); the name is free, and taking it resumes the client.
 func TestAbuseResetAndHalfClose(t *testing.T) {
 	s := wServer(t, nil)
 	for _, tc := range []struct {
-		name string
-		end  func(*net.TCPConn)
+		name, reason string
+		end          func(*net.TCPConn)
 	}{
-		{"reset", func(c *net.TCPConn) { _ = c.SetLinger(0); _ = c.Close() }},
-		{"halfclose", func(c *net.TCPConn) { _ = c.CloseWrite() }},
+		{"reset", "reset", func(c *net.TCPConn) { _ = c.SetLinger(0); _ = c.Close() }},
+		{"halfclose", "eof", func(c *net.TCPConn) { _ = c.CloseWrite() }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := wDial(t, s.DataAddr()).(*net.TCPConn)
 			wSend(t, c, "IAM "+tc.name+"\nLOG whole\nLOG part")
-			wUntil(t, "first line", func() bool { l, err := s.Log(tc.name, -1); return err == nil && l.Len() == 1 })
+			wUntil(t, "first line", func() bool {
+				l, err := s.Log(context.Background(), tc.name, Query{})
+				return err == nil && l.Len() == 1
+			})
 			tc.end(c)
-			wUntil(t, "name freed", func() bool { _, err := s.ClientInfo(tc.name); return err != nil })
+			wUntil(t, "client closed", func() bool { ci, err := s.ClientInfo(context.Background(), tc.name); return err == nil && ci.Closed })
+			if ci, _ := s.ClientInfo(context.Background(), tc.name); ci.CloseReason != tc.reason || ci.Entries != 1 {
+				t.Errorf("closed with reason %q and %d entries, want %q and 1", ci.CloseReason, ci.Entries, tc.reason)
+			}
 			again := wDial(t, s.DataAddr())
 			wSend(t, again, "IAM "+tc.name+"\n")
-			wUntil(t, "name reused", func() bool { _, err := s.ClientInfo(tc.name); return err == nil })
+			wUntil(t, "name reused", func() bool { ci, err := s.ClientInfo(context.Background(), tc.name); return err == nil && !ci.Closed })
+			if ci, _ := s.ClientInfo(context.Background(), tc.name); ci.Reconnects != 1 || ci.Entries != 1 {
+				t.Errorf("resumed with %d reconnects and %d entries, want 1 and 1", ci.Reconnects, ci.Entries)
+			}
 		})
 	}
 	alive(t, s, heapBound)
@@ -230,7 +244,10 @@ func TestAbuseAdminNeverReads(t *testing.T) {
 	s := wServer(t, func(c *Config) { c.WriteTimeout = 500 * time.Millisecond })
 	bulk := wDial(t, s.DataAddr())
 	wSend(t, bulk, "IAM bulk\n"+strings.Repeat("LOG "+strings.Repeat("d", 1000)+"\n", 128))
-	wUntil(t, "ring full", func() bool { c, err := s.ClientInfo("bulk"); return err == nil && c.Entries == 128 })
+	wUntil(t, "ring full", func() bool {
+		c, err := s.ClientInfo(context.Background(), "bulk")
+		return err == nil && c.Entries == 128
+	})
 
 	c := wDial(t, s.AdminAddr())
 	_ = c.(*net.TCPConn).SetReadBuffer(4096)
@@ -264,10 +281,10 @@ func TestAbuseManyKeys(t *testing.T) {
 	wSend(t, c, b.String())
 	keep := DefaultConfig().MaxKeys
 	wUntil(t, "every SET counted", func() bool {
-		ci, err := s.ClientInfo("keys")
+		ci, err := s.ClientInfo(context.Background(), "keys")
 		return err == nil && ci.Keys+int(ci.Errors) == 100000
 	})
-	ci, _ := s.ClientInfo("keys")
+	ci, _ := s.ClientInfo(context.Background(), "keys")
 	if ci.Keys != keep || int(ci.Errors) != 100000-keep {
 		t.Errorf("keys %d, errors %d; want %d and %d", ci.Keys, ci.Errors, keep, 100000-keep)
 	}

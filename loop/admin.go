@@ -1,7 +1,12 @@
 package loop
 
 import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 
 	"net"
@@ -143,6 +148,7 @@ type responder struct {
 	aborted  bool   // stop now
 
 	stream     atomic.Pointer[store.Stream] // set on the loop by WATCH
+	authed     bool                         // responder-owned: AUTH succeeded
 	loopClosed bool                         // loop-owned: gnet has closed its side
 	format     atomic.Uint32                // query.Format; set by FORMAT on either side, never both at once
 }
@@ -296,17 +302,34 @@ func (r *responder) answer(line string) bool {
 		return true
 	}
 	f := query.Format(r.format.Load())
+	if token := r.s.cfg.AdminToken; token != "" && !r.authed {
+		switch {
+		case err == nil && req.Cmd == codec.AdminBlank:
+			return true
+		case err != nil || req.Cmd != codec.AdminAUTH:
+			return r.write(query.AppendError(nil, f, "auth required")) == nil
+		case !sameToken(req.Token, token):
+			r.s.log.Warn().Str("addr", r.addr).Msg("admin connection: wrong token")
+			_ = r.write(query.AppendError(nil, f, "not authorized"))
+			_ = r.gc.Close()
+			return false
+		}
+		r.authed = true
+		return r.write(query.AppendDone(nil, f)) == nil
+	}
 	switch {
 	case err != nil:
 		return r.write(query.AppendError(nil, f, err.Error())) == nil
 	case req.Cmd == codec.AdminBlank:
 		return true
+	case req.Cmd == codec.AdminAUTH: // no token configured, or already given
+		return r.write(query.AppendDone(nil, f)) == nil
 	case req.Cmd == codec.AdminQUIT:
 		_ = r.write(query.AppendDone(nil, f))
 		_ = r.gc.Close()
 		return false
 	case req.Cmd == codec.AdminWATCH:
-		return r.startWatch(req.Names)
+		return r.startWatch(&req)
 	}
 	return r.reply(&req)
 }
@@ -320,18 +343,19 @@ func (w writerFunc) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// startWatch makes this connection a watcher. "OK stream" goes into the
-// stream on the loop, before the watcher is added, so it precedes every event.
-func (r *responder) startWatch(names []string) bool {
+// startWatch makes this connection a watcher. "OK stream" and the backlog
+// go into the stream on the loop in the step that adds the watcher, so
+// they precede every live event and none is lost or repeated between them.
+func (r *responder) startWatch(req *codec.Request) bool {
 	f := query.Format(r.format.Load())
 	st := r.s.newStream(r.addr, r.wake)
-	err := r.s.onLoop(func() {
+	wf := store.WatchFilter{Clients: req.Names, Match: req.Match, Backlog: req.Backlog}
+	err := r.s.onLoop(context.Background(), func() {
 		if r.loopClosed {
 			return
 		}
-		st.Push(query.AppendStreamStart(nil, f), r.s.cfg.WatchBuffer)
 		r.stream.Store(st)
-		r.s.st.Watch.AddStream(st, f, names)
+		r.s.st.WatchStream(st, f, &wf, query.AppendStreamStart(nil, f))
 	})
 	if err != nil {
 		return r.write(query.AppendError(nil, f, err.Error())) == nil
@@ -353,10 +377,10 @@ const maxPooledReply = 4 << 20
 // loop, renders it and writes it; false ends the connection.
 func (r *responder) reply(req *codec.Request) bool {
 	s := r.s
+	ctx := context.Background()
 	f := query.Format(r.format.Load())
 	fail := func(err error) bool { return r.write(query.AppendError(nil, f, err.Error())) == nil }
-	// render writes a reply built in a pooled buffer: CLIENTS, NAMES, LOG
-	// can be megabytes.
+	// render writes a reply built in a pooled buffer.
 	render := func(build func(dst []byte) []byte) bool {
 		bp := replyBufs.Get().(*[]byte)
 		b := build((*bp)[:0])
@@ -366,6 +390,9 @@ func (r *responder) reply(req *codec.Request) bool {
 			replyBufs.Put(bp)
 		}
 		return err == nil
+	}
+	if req.Cluster {
+		return fail(errors.New("cluster not enabled: start logatron with -nats"))
 	}
 
 	switch req.Cmd {
@@ -381,51 +408,148 @@ func (r *responder) reply(req *codec.Request) bool {
 		r.format.Store(uint32(f))
 		return r.write(query.AppendDone(nil, f)) == nil
 	case codec.AdminSTATS:
-		st, err := s.Stats()
+		st, err := s.Stats(ctx)
 		if err != nil {
 			return fail(err)
 		}
 		return r.write(query.AppendStats(nil, f, &st)) == nil
 	case codec.AdminCLIENT:
-		c, err := s.ClientInfo(req.Name)
+		c, err := s.ClientInfo(ctx, req.Name)
 		if err != nil {
 			return fail(err)
 		}
 		return r.write(query.AppendClient(nil, f, &c)) == nil
 	case codec.AdminSTATE:
-		kvs, err := s.State(req.Name)
+		kvs, err := s.State(ctx, req.Name)
 		if err != nil {
 			return fail(err)
 		}
 		return r.write(query.AppendState(nil, f, kvs)) == nil
+	case codec.AdminFORGET:
+		if err := s.Forget(ctx, req.Name); err != nil {
+			return fail(err)
+		}
+		return r.write(query.AppendDone(nil, f)) == nil
 	case codec.AdminLOG:
-		l, err := s.Log(req.Name, req.N)
+		q := requestQuery(req)
+		if req.N == 0 {
+			q.Match, q.Last = regexp.MustCompile(`$^`), 1 // nothing, but still "no such client" for a bad name
+		}
+		l, err := s.Log(ctx, req.Name, q)
 		if err != nil {
 			return fail(err)
 		}
+		if req.N == 0 {
+			l = query.Log{}
+		}
 		return render(func(dst []byte) []byte { return query.AppendLog(dst, f, &l) })
 	case codec.AdminNAMES:
-		names, err := s.ClientNames()
+		names, err := s.ClientNames(ctx)
 		if err != nil {
 			return fail(err)
 		}
 		return render(func(dst []byte) []byte { return query.AppendStrings(dst, f, names) })
 	case codec.AdminCLIENTS:
-		cs, err := s.ClientInfos()
-		if err != nil {
-			return fail(err)
+		var cs []query.ClientInfo
+		if req.Limit != 0 {
+			var err error
+			if cs, err = s.ClientInfos(ctx, requestQuery(req)); err != nil {
+				return fail(err)
+			}
 		}
-		return render(func(dst []byte) []byte { return query.AppendClients(dst, f, cs) })
+		fr := query.Frame{Format: f}
+		var clock query.Clock
+		return r.pieces(fr.Open(nil, len(cs)), len(cs), func(dst []byte, from, to int) []byte {
+			return query.AppendClientItems(dst, f, &clock, cs[from:to], from)
+		}, fr.Close(nil))
+	case codec.AdminGREP:
+		var hits []query.Hit
+		if req.Limit != 0 {
+			var err error
+			if hits, err = s.Grep(ctx, requestQuery(req)); err != nil {
+				return fail(err)
+			}
+		}
+		fr := query.Frame{Format: f}
+		var clock query.Clock
+		return r.pieces(fr.Open(nil, len(hits)), len(hits), func(dst []byte, from, to int) []byte {
+			return query.AppendHits(dst, f, &clock, hits[from:to], from)
+		}, fr.Close(nil))
 	case codec.AdminDUMP:
-		ds, err := s.dump()
+		buf := query.AppendDumpOpen(nil, f)
+		i := 0
+		err := s.dump(ctx, func(ds []query.Dump) error {
+			for k := range ds {
+				buf = query.AppendDumpClient(buf, &ds[k], i)
+				i++
+				if len(buf) >= writePiece {
+					if err := r.write(buf); err != nil {
+						return err
+					}
+					buf = buf[:0]
+				}
+			}
+			return nil
+		})
 		if err != nil {
-			return fail(err)
+			// Mid-reply the framing cannot carry an error: end the connection.
+			return false
 		}
-		return query.WriteDump(writerFunc(r.write), f, ds) == nil
+		return r.write(query.AppendDumpClose(buf)) == nil
 	}
 	w := req.Word
 	if len(w) > 64 {
 		w = w[:64]
 	}
 	return r.write(query.AppendError(nil, f, "unknown command "+strconv.Quote(w))) == nil
+}
+
+// writePiece is how much rendered reply is written at a time: a reply of
+// megabytes is never rendered whole.
+const writePiece = 64 << 10
+
+// pieces writes head, n items rendered a hundred at a time by items, and
+// tail, writing whenever writePiece bytes are rendered; false ends the
+// connection.
+func (r *responder) pieces(head []byte, n int, items func(dst []byte, from, to int) []byte, tail []byte) bool {
+	buf := head
+	for from := 0; from < n; from += 100 {
+		buf = items(buf, from, min(from+100, n))
+		if len(buf) >= writePiece {
+			if r.write(buf) != nil {
+				return false
+			}
+			buf = buf[:0]
+		}
+	}
+	return r.write(append(buf, tail...)) == nil
+}
+
+// requestQuery is the Go API's form of an admin request's options.
+func requestQuery(req *codec.Request) Query {
+	q := Query{Clients: req.Glob, After: req.After, Match: req.Match, Limit: max(req.Limit, 0)}
+	switch {
+	case req.All:
+		q.Which = All
+	case req.Closed:
+		q.Which = Closed
+	}
+	if req.N > 0 {
+		q.Last = req.N
+	}
+	lo, hi := codec.Window(req.Since, req.Until, time.Now().UnixMilli())
+	if req.Since.IsSet() {
+		q.Since = time.UnixMilli(lo)
+	}
+	if req.Until.IsSet() {
+		q.Until = time.UnixMilli(hi)
+	}
+	return q
+}
+
+// sameToken compares a given token with the configured one in constant
+// time: both are hashed first, so not even the length leaks.
+func sameToken(given, want string) bool {
+	a, b := sha256.Sum256([]byte(given)), sha256.Sum256([]byte(want))
+	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }

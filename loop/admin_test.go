@@ -1,6 +1,7 @@
 package loop_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -75,7 +76,7 @@ func newAdminFixture(t *testing.T) *adminFixture {
 
 func (f *adminFixture) info(t *testing.T, name string) (connectedAt int64, entries, keys, lines, bytes, errs int) {
 	t.Helper()
-	ci, err := f.srv.ClientInfo(name)
+	ci, err := f.srv.ClientInfo(context.Background(), name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func (f *adminFixture) info(t *testing.T, name string) (connectedAt int64, entri
 // (checked to lie within the fixture's window).
 func (f *adminFixture) wantLog(t *testing.T, name string) []loop.Entry {
 	t.Helper()
-	l, err := f.srv.ClientLog(name)
+	l, err := f.srv.ClientLog(context.Background(), name, loop.Query{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,7 @@ func sortedKeys(m map[string]string) []string {
 	return keys
 }
 
-var helpWords = []string{"PING", "HELP", "NAMES", "CLIENTS", "CLIENT", "LOG", "STATE", "STATS", "DUMP", "WATCH", "FORMAT", "QUIT"}
+var helpWords = []string{"PING", "HELP", "AUTH", "NAMES", "CLIENTS", "CLIENT", "LOG", "GREP", "STATE", "STATS", "DUMP", "WATCH", "FORGET", "CLUSTER", "FORMAT", "QUIT"}
 
 // statsKeys are the STATS fields the spec requires.
 var statsKeys = []string{"version", "uptime_s", "clients", "clients_total", "rejected_total", "lines_total", "bytes_total",
@@ -146,7 +147,7 @@ func TestAdminText(t *testing.T) {
 		var want []string
 		for _, n := range f.names {
 			at, entries, keys, lines, bytes, errs := f.info(t, n)
-			want = append(want, fmt.Sprintf("%s connected_at=%s addr=%s entries=%d keys=%d lines=%d bytes=%d errors=%d",
+			want = append(want, fmt.Sprintf("%s connected_at=%s addr=%s entries=%d keys=%d lines=%d bytes=%d errors=%d status=connected",
 				n, fmtTime(at), f.clients[n].addr(), entries, keys, lines, bytes, errs))
 		}
 		got := a.text("CLIENTS")
@@ -170,6 +171,7 @@ func TestAdminText(t *testing.T) {
 				"name " + n, "connected_at " + fmtTime(at), "addr " + f.clients[n].addr(),
 				"entries " + strconv.Itoa(entries), "keys " + strconv.Itoa(keys), "lines " + strconv.Itoa(lines),
 				"bytes " + strconv.Itoa(bytes), "truncated 0", "errors " + strconv.Itoa(errs), "last_error " + last,
+				"status connected", "closed_at -", "close_reason -", "reconnects 0",
 			}
 			if got := a.text("CLIENT " + n); !slices.Equal(got, want) {
 				t.Errorf("CLIENT %s:\n got %q\nwant %q", n, got, want)
@@ -329,6 +331,7 @@ func TestAdminJSON(t *testing.T) {
 			"name": n, "connectedAt": json.Number(strconv.FormatInt(at, 10)), "addr": f.clients[n].addr(),
 			"entries": jsonNum(entries), "keys": jsonNum(keys), "lines": jsonNum(lines), "bytes": jsonNum(bytes),
 			"truncated": jsonNum(0), "errors": jsonNum(errs), "lastError": f.last[n],
+			"status": "connected", "closedAt": jsonNum(0), "closeReason": "", "reconnects": jsonNum(0),
 		}
 	}
 	check := func(t *testing.T, req string, want any) {
@@ -483,7 +486,8 @@ func TestAdminErrors(t *testing.T) {
 		{"PING now", "usage: PING"},
 		{"HELP me", "usage: HELP"},
 		{"NAMES x", "usage: NAMES"},
-		{"CLIENTS x", "usage: CLIENTS"},
+		{"CLIENTS x y", "usage: CLIENTS [<glob>] [limit=<n>] [after=<name>] [closed=1|all=1]"},
+		{"CLIENTS closed=1 all=1", "usage: CLIENTS [<glob>] [limit=<n>] [after=<name>] [closed=1|all=1]"},
 		{"STATS x", "usage: STATS"},
 		{"DUMP x", "usage: DUMP"},
 		{"QUIT now", "usage: QUIT"},
@@ -605,7 +609,7 @@ func TestWatchSmoke(t *testing.T) {
 			}
 			// The watcher is registered once the server counts it.
 			eventually(t, replyTimeout, "the watcher", func() (bool, string) {
-				st, err := srv.Stats()
+				st, err := srv.Stats(context.Background())
 				return err == nil && st.Watchers == 1, fmt.Sprint(st.Watchers, err)
 			})
 			connect(t, srv, "other") // not watched
@@ -613,12 +617,12 @@ func TestWatchSmoke(t *testing.T) {
 			bob.send("LOG hello  there\nSET k v w\n")
 			bob.sync()
 			bob.conn.Close()
-			wantText := []string{"READY bob", "LOG bob hello  there", "SET bob k v w", "CLOSE bob"}
+			wantText := []string{"READY bob", "LOG bob hello  there", "SET bob k v w", "CLOSE bob eof"}
 			wantJSON := []map[string]any{
 				{"event": "ready", "client": "bob"},
 				{"event": "log", "client": "bob", "message": "hello  there"},
 				{"event": "set", "client": "bob", "key": "k", "value": "v w"},
-				{"event": "close", "client": "bob"},
+				{"event": "close", "client": "bob", "reason": "eof"},
 			}
 			for i := range wantText {
 				l := a.line()
@@ -647,7 +651,7 @@ func TestWatchSmoke(t *testing.T) {
 			}
 			a.conn.Close()
 			eventually(t, replyTimeout, "the watcher to go", func() (bool, string) {
-				st, err := srv.Stats()
+				st, err := srv.Stats(context.Background())
 				return err == nil && st.Watchers == 0, fmt.Sprint(st.Watchers, err)
 			})
 		})
@@ -661,7 +665,7 @@ func TestAdminConnections(t *testing.T) {
 	adminCount := func(want int) {
 		t.Helper()
 		eventually(t, replyTimeout, fmt.Sprintf("%d admin connections", want), func() (bool, string) {
-			st, err := srv.Stats()
+			st, err := srv.Stats(context.Background())
 			return err == nil && st.AdminConnections == want, fmt.Sprint(st.AdminConnections, err)
 		})
 	}

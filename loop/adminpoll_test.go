@@ -2,6 +2,7 @@ package loop
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -50,7 +51,7 @@ func TestAdminBetweenDataReads(t *testing.T) {
 	defer func() { close(stop); senders.Wait() }()
 
 	pollReads := func() (n uint64, admins int, ep int) {
-		if err := srv.onLoop(func() { n, admins, ep = srv.apoll.reads, srv.admins, srv.apoll.ep }); err != nil {
+		if err := srv.onLoop(context.Background(), func() { n, admins, ep = srv.apoll.reads, srv.admins, srv.apoll.ep }); err != nil {
 			t.Fatal(err)
 		}
 		return

@@ -2,16 +2,20 @@ package loop
 
 // The Go API. Every method is safe to call from any goroutine: it runs a
 // copy on the event loop (onLoop) and returns the copy, so none blocks the
-// loop, and each gives up after five seconds (ErrTimeout).
+// loop; each gives up when ctx is done, and after five seconds at most
+// (ErrTimeout). Errors work with errors.Is (ErrNotRunning, ErrTimeout,
+// ctx's error) and errors.As (*NoSuchClientError, *ClientConnectedError).
 //
 // ClientNames, Clients, ClientLog and ClientState mirror the original
 // JavaScript logatron's clientNames(), clients(), clientLog(name) and
-// clientState(name). ClientInfo(s), Log, State and Stats return the query
-// package's flat copies, which the admin port and HTTP render.
+// clientState(name), in Go types. ClientInfo(s), Log, State, Grep and Stats
+// return the query package's flat copies, which the admin port and HTTP
+// render as they are.
 
 import (
+	"context"
+	"regexp"
 	"runtime/metrics"
-	"slices"
 	"time"
 
 	"github.com/logatron/logatron/query"
@@ -27,8 +31,56 @@ type Entry struct {
 // Client is everything held for one client.
 type Client struct {
 	ConnectedAt time.Time
+	Closed      bool      // the connection ended; the client is kept (retention)
+	ClosedAt    time.Time // zero while connected
+	CloseReason string    // eof, reset, keepalive, replaced, shutdown, "error: <text>"
+	Reconnects  uint64
 	Log         []Entry // oldest first
 	State       map[string]string
+}
+
+// Query selects clients and entries. Its zero value selects every
+// connected client (ClientInfos) and every entry (Log, Grep).
+type Query struct {
+	Clients string // glob over names: * any run, ? one byte; "" every name
+	Which   Which  // Connected (the default), Closed or All
+	After   string // only names sorting after this one: the next page
+	// Limit is at most how many clients ClientInfos returns (0: all) or
+	// hits Grep returns (0: 1000, at most 100,000: the newest).
+	Limit        int
+	Last         int            // the newest Last of the selected entries (0: all)
+	Since, Until time.Time      // entries with Since <= time <= Until; zero: unbounded
+	Match        *regexp.Regexp // entries whose message matches; nil: every one
+}
+
+// WatchQuery selects the events of Watch and Subscribe.
+type WatchQuery struct {
+	Clients []string       // name globs; none: every client
+	Match   *regexp.Regexp // LOG and CONT events whose text matches; nil: every one
+	// Backlog is how many stored entries of each selected client come
+	// first, as LOG events with their stored times, merged in time order,
+	// with no entry lost or repeated before the live events.
+	Backlog int
+}
+
+// The GREP limits.
+const (
+	GrepDefaultLimit = 1000
+	GrepMaxLimit     = 100_000
+)
+
+// entries is the store's form of q's entry selection.
+func (q *Query) entries() store.Entries {
+	e := store.EveryEntry()
+	if !q.Since.IsZero() {
+		e.Since = q.Since.UnixMilli()
+	}
+	if !q.Until.IsZero() {
+		e.Until = q.Until.UnixMilli()
+	}
+	e.Match = query.NewMatcher(q.Match)
+	e.Last = q.Last
+	return e
 }
 
 // Event is one thing that happened to a client, as a Subscription delivers it.
@@ -39,6 +91,16 @@ type Stream = store.Stream
 
 // Subscription delivers events on a channel; see Subscribe.
 type Subscription = store.Subscription
+
+// Which selects clients by status: Connected, Closed or All.
+type Which = store.Which
+
+// The selections of Query.Which.
+const (
+	Connected = store.Connected
+	Closed    = store.Closed
+	All       = store.All
+)
 
 // NoSuchClientError is returned for a name the server does not hold.
 type NoSuchClientError struct{ Name string }
@@ -63,30 +125,36 @@ func stateMap(kvs []query.KV) map[string]string {
 }
 
 // ClientNames returns the connected clients' names, sorted.
-func (s *Server) ClientNames() ([]string, error) {
+func (s *Server) ClientNames(ctx context.Context) ([]string, error) {
 	var names []string
-	err := s.onLoop(func() { names = s.st.Names() })
-	slices.Sort(names)
+	err := s.onLoop(ctx, func() { names = s.st.Names() })
 	return names, err
 }
 
-// Clients returns every client by name.
-func (s *Server) Clients() (map[string]Client, error) {
-	ds, err := s.dump()
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]Client, len(ds))
-	for i := range ds {
-		d := &ds[i]
-		out[d.Name] = Client{ConnectedAt: time.UnixMilli(d.ConnectedAt).UTC(), Log: entries(&d.Log), State: stateMap(d.State)}
-	}
-	return out, nil
+// Clients returns every client held, connected and closed, by name.
+func (s *Server) Clients(ctx context.Context) (map[string]Client, error) {
+	out := make(map[string]Client)
+	err := s.dump(ctx, func(ds []query.Dump) error {
+		for i := range ds {
+			d := &ds[i]
+			c := Client{
+				ConnectedAt: time.UnixMilli(d.ConnectedAt).UTC(), Closed: d.Closed, CloseReason: d.CloseReason,
+				Reconnects: d.Reconnects, Log: entries(&d.Log), State: stateMap(d.State),
+			}
+			if d.Closed {
+				c.ClosedAt = time.UnixMilli(d.ClosedAt).UTC()
+			}
+			out[d.Name] = c
+		}
+		return nil
+	})
+	return out, err
 }
 
-// ClientLog returns a client's log, oldest first, or a *NoSuchClientError.
-func (s *Server) ClientLog(name string) ([]Entry, error) {
-	l, err := s.Log(name, -1)
+// ClientLog returns the entries of a client that q selects (its time
+// window, Match and Last), oldest first, or a *NoSuchClientError.
+func (s *Server) ClientLog(ctx context.Context, name string, q Query) ([]Entry, error) {
+	l, err := s.Log(ctx, name, q)
 	if err != nil {
 		return nil, err
 	}
@@ -94,19 +162,19 @@ func (s *Server) ClientLog(name string) ([]Entry, error) {
 }
 
 // ClientState returns a client's keys and values, or a *NoSuchClientError.
-func (s *Server) ClientState(name string) (map[string]string, error) {
-	kvs, err := s.State(name)
+func (s *Server) ClientState(ctx context.Context, name string) (map[string]string, error) {
+	kvs, err := s.State(ctx, name)
 	if err != nil {
 		return nil, err
 	}
 	return stateMap(kvs), nil
 }
 
-// withClient runs fn on the loop with the named client, or returns a
-// *NoSuchClientError.
-func (s *Server) withClient(name string, fn func(cl *store.Client)) error {
+// withClient runs fn on the loop with the named client, connected or
+// closed, or returns a *NoSuchClientError.
+func (s *Server) withClient(ctx context.Context, name string, fn func(cl *store.Client)) error {
 	found := false
-	err := s.onLoop(func() {
+	err := s.onLoop(ctx, func() {
 		if cl := s.st.Lookup(name); cl != nil {
 			found = true
 			fn(cl)
@@ -118,60 +186,140 @@ func (s *Server) withClient(name string, fn func(cl *store.Client)) error {
 	return err
 }
 
-// ClientInfos returns every client's identity and counters, sorted by name.
-func (s *Server) ClientInfos() ([]query.ClientInfo, error) {
+// sliceClients is how many clients one step on the loop looks at when a
+// query goes over the whole store: about a millisecond of copying.
+const sliceClients = 1000
+
+// ClientInfos returns the identity and counters of the clients q selects
+// (Clients, Which, After, Limit), sorted by name. It copies on the loop in
+// slices of a thousand clients, so a whole-store listing never holds up
+// ingest for long; a client that connects or goes during the call may or
+// may not be listed.
+func (s *Server) ClientInfos(ctx context.Context, q Query) ([]query.ClientInfo, error) {
 	var cs []query.ClientInfo
 	var peers []store.Peer
-	if err := s.onLoop(func() { cs, peers = s.st.Infos() }); err != nil {
+	err := s.scan(ctx, q, sliceClients, func(cl *store.Client) (int, bool) {
+		cs = append(cs, cl.Info())
+		peers = append(peers, cl.Peer())
+		return 1, q.Limit <= 0 || len(cs) < q.Limit
+	}, nil)
+	if err != nil {
 		return nil, err
 	}
 	store.FillAddrs(cs, peers)
-	return store.SortInfos(cs), nil
+	return cs, nil
+}
+
+// scan visits the clients q selects (Clients, Which, After) in name order,
+// in steps on the loop, until visit says no more. visit returns what the
+// client cost; a step ends once the costs reach budget or it has looked at
+// sliceClients clients, so no step holds up ingest for long. step, when
+// not nil, runs off the loop after each step (to render and write what it
+// copied); an error from it ends the scan.
+func (s *Server) scan(ctx context.Context, q Query, budget int, visit func(cl *store.Client) (cost int, more bool), step func() error) error {
+	f := store.NewFilter(q.Clients, q.Which)
+	c := store.Cursor{After: q.After}
+	stop := false
+	for !c.Done && !stop {
+		if err := s.onLoop(ctx, func() {
+			spent := 0
+			s.st.Scan(&c, &f, sliceClients, func(cl *store.Client) bool {
+				cost, more := visit(cl)
+				spent += cost
+				stop = !more
+				return more && spent < budget
+			})
+		}); err != nil {
+			return err
+		}
+		if step != nil {
+			if err := step(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // ClientInfo returns one client's identity and counters.
-func (s *Server) ClientInfo(name string) (query.ClientInfo, error) {
+func (s *Server) ClientInfo(ctx context.Context, name string) (query.ClientInfo, error) {
 	var c query.ClientInfo
 	var p store.Peer
-	err := s.withClient(name, func(cl *store.Client) { c, p = cl.Info(), cl.Peer() })
+	err := s.withClient(ctx, name, func(cl *store.Client) { c, p = cl.Info(), cl.Peer() })
 	c.Addr = p.String()
 	return c, err
 }
 
-// Log returns a client's newest n entries (n < 0: all), oldest first.
-func (s *Server) Log(name string, n int) (query.Log, error) {
+// Log returns the entries of a client that q selects, oldest first.
+func (s *Server) Log(ctx context.Context, name string, q Query) (query.Log, error) {
 	var l query.Log
-	err := s.withClient(name, func(cl *store.Client) { l = cl.Log(n) })
+	e := q.entries()
+	err := s.withClient(ctx, name, func(cl *store.Client) { l = cl.LogOf(&e) })
 	return l, err
 }
 
 // State returns a client's keys and values, sorted by key.
-func (s *Server) State(name string) ([]query.KV, error) {
+func (s *Server) State(ctx context.Context, name string) ([]query.KV, error) {
 	var kvs []query.KV
-	if err := s.withClient(name, func(cl *store.Client) { kvs = cl.State() }); err != nil {
+	if err := s.withClient(ctx, name, func(cl *store.Client) { kvs = cl.State() }); err != nil {
 		return nil, err
 	}
 	store.SortState(kvs)
 	return kvs, nil
 }
 
-// dump copies everything held for every client, sorted by name.
-func (s *Server) dump() ([]query.Dump, error) {
-	var ds []query.Dump
-	if err := s.onLoop(func() { ds = s.st.Dump() }); err != nil {
+// sliceEntries is how many entries one step of a GREP reads on the loop.
+const sliceEntries = 20_000
+
+// Grep returns the newest q.Limit entries (default 1000, at most 100,000)
+// of every client held, connected or closed, whose name matches q.Clients,
+// within q's time window and matching q.Match, merged in time order (ties
+// by name, then ring order), oldest first. It reads the store in steps of
+// about 20,000 entries on the loop.
+func (s *Server) Grep(ctx context.Context, q Query) ([]query.Hit, error) {
+	g := store.Grep{Q: q.entries(), Limit: q.Limit}
+	if g.Limit <= 0 {
+		g.Limit = GrepDefaultLimit
+	}
+	g.Limit = min(g.Limit, GrepMaxLimit)
+	q.Which, q.After = All, ""
+	err := s.scan(ctx, q, sliceEntries, func(cl *store.Client) (int, bool) { return g.Scan(cl), true }, nil)
+	if err != nil {
 		return nil, err
 	}
-	return store.SortDump(ds), nil
+	return g.Result(), nil
 }
 
+// dump copies every client held, connected and closed, in name order, and
+// hands emit the copies a slice at a time (about a mebibyte of entries
+// each), so that a DUMP of gigabytes is never held whole.
+func (s *Server) dump(ctx context.Context, emit func([]query.Dump) error) error {
+	var ds []query.Dump
+	return s.scan(ctx, Query{Which: All}, sliceDump, func(cl *store.Client) (int, bool) {
+		d := cl.Dump()
+		ds = append(ds, d)
+		return len(d.Log.Data), true
+	}, func() error {
+		for i := range ds {
+			store.SortState(ds[i].State)
+		}
+		err := emit(ds)
+		ds = ds[:0]
+		return err
+	})
+}
+
+// sliceDump is how many bytes of entries one step of a DUMP copies.
+const sliceDump = 1 << 20
+
 // Stats returns the server-wide counters and the Go runtime's heap and GC figures.
-func (s *Server) Stats() (query.Stats, error) {
+func (s *Server) Stats(ctx context.Context) (query.Stats, error) {
 	var st query.Stats
-	err := s.onLoop(func() {
+	err := s.onLoop(ctx, func() {
 		t := s.st.Totals()
 		st = query.Stats{
 			Version:              Version,
-			Clients:              s.st.Len(),
+			Clients:              s.st.Connected(),
 			MaxClients:           s.cfg.MaxClients,
 			ClientsTotal:         t.Clients,
 			RejectedTotal:        t.Rejected,
@@ -182,6 +330,8 @@ func (s *Server) Stats() (query.Stats, error) {
 			AdminConnections:     s.admins,
 			Watchers:             s.st.Watch.Len(),
 			WatchersDroppedTotal: s.st.Watch.Dropped(),
+			ClosedClients:        s.st.Closed(),
+			ForgottenTotal:       t.Forgotten,
 		}
 	})
 	if err != nil {
@@ -211,11 +361,18 @@ func runtimeFigures() (heap uint64, gcFraction float64) {
 	return heap, gcFraction
 }
 
-// Watch starts a Stream of the named clients' events (none named: all),
-// rendered in format f and bounded by watch-buffer.
-func (s *Server) Watch(f query.Format, names ...string) (*Stream, error) {
-	st := s.newStream("", nil)
-	if err := s.onLoop(func() { s.st.Watch.AddStream(st, f, names) }); err != nil {
+// Watch starts a Stream of the events q selects, rendered in format f and
+// bounded by watch-buffer; see WatchQuery for the backlog.
+func (s *Server) Watch(ctx context.Context, f query.Format, q WatchQuery) (*Stream, error) {
+	return s.watch(ctx, "", nil, f, q, nil)
+}
+
+// watch starts a stream read at addr whose activity signals wake, opened
+// with head.
+func (s *Server) watch(ctx context.Context, addr string, wake chan struct{}, f query.Format, q WatchQuery, head []byte) (*Stream, error) {
+	st := s.newStream(addr, wake)
+	wf := store.WatchFilter{Clients: q.Clients, Match: q.Match, Backlog: q.Backlog}
+	if err := s.onLoop(ctx, func() { s.st.WatchStream(st, f, &wf, head) }); err != nil {
 		return nil, err
 	}
 	return st, nil
@@ -224,20 +381,38 @@ func (s *Server) Watch(f query.Format, names ...string) (*Stream, error) {
 // newStream makes a stream whose Close removes it from the hub.
 func (s *Server) newStream(addr string, wake chan struct{}) *Stream {
 	return store.NewStream(addr, wake, s.done, func(st *Stream) error {
-		return s.onLoop(func() { s.st.Watch.RemoveStream(st) })
+		return s.onLoop(context.Background(), func() { s.st.Watch.RemoveStream(st) })
 	})
 }
 
-// Subscribe starts a subscription to the named clients' events (none named:
-// every client). buffer is how many events may wait unread (at least 1).
-// The loop never waits for it: when C is full the loop closes C and Err
-// says ErrDropped, so a gap is never silent.
-func (s *Server) Subscribe(buffer int, names ...string) (*Subscription, error) {
+// Subscribe starts a subscription to the events q selects. buffer is how
+// many events may wait unread (at least 1); a backlog larger than buffer is
+// cut to its newest entries. The loop never waits for it: when C is full
+// the loop closes C and Err says ErrDropped, so a gap is never silent.
+func (s *Server) Subscribe(ctx context.Context, buffer int, q WatchQuery) (*Subscription, error) {
 	sub := store.NewSubscription(buffer, func(sub *Subscription) error {
-		return s.onLoop(func() { s.st.Watch.RemoveSubscription(sub) })
+		return s.onLoop(context.Background(), func() { s.st.Watch.RemoveSubscription(sub) })
 	})
-	if err := s.onLoop(func() { s.st.Watch.AddSubscription(sub, names) }); err != nil {
+	wf := store.WatchFilter{Clients: q.Clients, Match: q.Match, Backlog: q.Backlog}
+	if err := s.onLoop(ctx, func() { s.st.WatchSubscription(sub, &wf) }); err != nil {
 		return nil, err
 	}
 	return sub, nil
+}
+
+// ClientConnectedError is Forget's answer for a client that is connected.
+type ClientConnectedError struct{ Name string }
+
+func (e *ClientConnectedError) Error() string { return "client is connected: " + e.Name }
+
+// Forget removes a closed client at once. It returns a
+// *NoSuchClientError for a name the server does not hold and a
+// *ClientConnectedError for one that is connected.
+func (s *Server) Forget(ctx context.Context, name string) error {
+	connected := false
+	err := s.withClient(ctx, name, func(cl *store.Client) { connected = !s.st.Forget(cl) })
+	if err == nil && connected {
+		err = &ClientConnectedError{Name: name}
+	}
+	return err
 }

@@ -56,7 +56,7 @@ func benchIngest(b *testing.B, clients, watchers int) {
 		conns[i] = c
 	}
 	batch := []byte(strings.Repeat("LOG "+strings.Repeat("m", 64)+"\n", 64))
-	base, err := srv.Stats()
+	base, err := srv.Stats(context.Background())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func benchIngest(b *testing.B, clients, watchers int) {
 		}
 	}
 	for {
-		st, err := srv.Stats()
+		st, err := srv.Stats(context.Background())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -95,7 +95,7 @@ func benchIngest(b *testing.B, clients, watchers int) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	b.ReportMetric(float64(total)/elapsed.Seconds(), "lines/s")
-	if st, _ := srv.Stats(); st.WatchersDroppedTotal != 0 {
+	if st, _ := srv.Stats(context.Background()); st.WatchersDroppedTotal != 0 {
 		b.Errorf("%d watchers dropped", st.WatchersDroppedTotal)
 	}
 }

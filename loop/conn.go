@@ -1,10 +1,13 @@
 package loop
 
 import (
+	"errors"
+	"io"
 	"time"
 
 	"github.com/logatron/logatron/store"
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 )
 
 // dataConn is one data connection: the gnet socket and the store's state
@@ -14,6 +17,7 @@ type dataConn struct {
 	sc     store.Conn
 	opened time.Duration // Server.since at accept: the identify deadline counts from here
 	closed bool
+	reason string // why we close it, when we do: a fatal ERR ("error: <text>") or "replaced"
 }
 
 func (s *Server) openData(c gnet.Conn) gnet.Action {
@@ -51,18 +55,33 @@ func (s *Server) dataTraffic(d *dataConn) gnet.Action {
 	s.st.Watch.Flush()
 	s.pollAdmin(t)
 	if fatal != "" {
+		d.reason = "error: " + fatal
 		return s.refuse(d.c, d.sc.Peer(), fatal)
 	}
 	return gnet.None
 }
 
-func (s *Server) closeData(d *dataConn) {
+// closeData runs when gnet has closed a data connection; err is why (nil
+// when we closed it).
+func (s *Server) closeData(d *dataConn, err error) {
 	if d.closed {
 		return
 	}
 	d.closed = true
 	s.conns--
-	s.st.Close(&d.sc, time.Now().UnixMilli(), s.stopping.Load())
+	reason := d.reason
+	switch {
+	case s.stopping.Load():
+		reason = "shutdown"
+	case reason != "":
+	case err == nil || errors.Is(err, io.EOF):
+		reason = "eof"
+	case errors.Is(err, unix.ETIMEDOUT):
+		reason = "keepalive" // TCP keepalive probes went unanswered
+	default:
+		reason = "reset"
+	}
+	s.st.Close(&d.sc, reason, time.Now().UnixMilli(), s.since(), s.stopping.Load())
 }
 
 // sweepIdentify runs on the loop every tick: it ends connections that did

@@ -1,6 +1,7 @@
 package loop_test
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -80,7 +81,7 @@ func TestLogMessages(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Errorf("log:\n got %q\nwant %q", got, want)
 			}
-			info, err := srv.ClientInfo(name)
+			info, err := srv.ClientInfo(context.Background(), name)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -105,7 +106,7 @@ func TestLogTimestamps(t *testing.T) {
 	c.send("LOG two\n")
 	c.sync()
 	hi := nowMS()
-	l, err := srv.ClientLog("bob")
+	l, err := srv.ClientLog(context.Background(), "bob", loop.Query{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +136,7 @@ func TestSet(t *testing.T) {
 		"SET",                       // malformed: no key
 		"SET novalue",               // malformed: no value
 		"SET novalue2   \t ",        // malformed: blank value
-		"SET bad-key v",             // invalid key
+		"SET bad/key v",             // invalid key
 		"SET " + key64 + "x v",      // 65-byte key
 		"SET k\u00e9y v",            // non-ASCII key
 		"IAM bob",                   // second IAM
@@ -148,7 +149,7 @@ func TestSet(t *testing.T) {
 		"lower": "x", "Mixed_Case_9": "y", key64: "long key", "same": "v",
 		"uni": "h\u00e9llo \u20ac", "json": "\"q\" \\ {x}",
 	}
-	got, err := srv.ClientState("bob")
+	got, err := srv.ClientState(context.Background(), "bob")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +178,8 @@ func TestSet(t *testing.T) {
 
 // Each non-fatal error is counted and becomes last_error; the connection stays.
 func TestDataErrors(t *testing.T) {
-	srv := startServer(t, func(c *loop.Config) { c.MaxKeys = 2; c.MaxLine = 64 })
+	// Every case reconnects as "c": with retention off, each starts afresh.
+	srv := startServer(t, func(c *loop.Config) { c.MaxKeys, c.MaxLine, c.Retain = 2, 64, 0 })
 	a := dialAdmin(t, srv)
 	for i, tc := range []struct {
 		line, lastError string
@@ -188,7 +190,7 @@ func TestDataErrors(t *testing.T) {
 		{"IAM again", "already identified as c"},
 		{"SET", "usage: SET <key> <value>"},
 		{"SET k", "usage: SET <key> <value>"},
-		{"SET bad-key v", "usage: SET <key> <value>"},
+		{"SET bad/key v", "usage: SET <key> <value>"},
 		{"SET k3 v", "too many keys: max-keys is 2"},
 		{"SET k4 " + strings.Repeat("v", 60), "line too long: SET rejected"},
 	} {
@@ -205,7 +207,7 @@ func TestDataErrors(t *testing.T) {
 			if got := logMessages(t, srv, name); !slices.Equal(got, []string{"after"}) {
 				t.Errorf("the line after the error: log %q, want [after]", got)
 			}
-			if st, _ := srv.ClientState(name); !maps.Equal(st, map[string]string{"k1": "w", "k2": "v"}) {
+			if st, _ := srv.ClientState(context.Background(), name); !maps.Equal(st, map[string]string{"k1": "w", "k2": "v"}) {
 				t.Errorf("state = %q", st)
 			}
 			if got := a.stats()["errors_total"]; got != strconv.Itoa(i+1) {
@@ -326,7 +328,8 @@ func TestRingEvictionByBytes(t *testing.T) {
 // on a UTF-8 boundary, counted, and the rest of the line is discarded.
 func TestTruncation(t *testing.T) {
 	const maxLine = 32
-	srv := startServer(t, func(c *loop.Config) { c.MaxLine = maxLine })
+	// Every case reconnects as "c": with retention off, each starts afresh.
+	srv := startServer(t, func(c *loop.Config) { c.MaxLine, c.Retain = maxLine, 0 })
 	longLines := 0
 	type tcase struct {
 		desc, msg string
@@ -389,7 +392,7 @@ func TestTruncation(t *testing.T) {
 			if len(got) > 0 && (len(got[0]) > maxLine || !utf8.ValidString(got[0])) {
 				t.Errorf("stored %d bytes (valid UTF-8: %v), want <= %d, valid", len(got[0]), utf8.ValidString(got[0]), maxLine)
 			}
-			info, err := srv.ClientInfo("c")
+			info, err := srv.ClientInfo(context.Background(), "c")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -402,12 +405,12 @@ func TestTruncation(t *testing.T) {
 				t.Errorf("truncated=%d lines=%d errors=%d last_error=%q, want %d 2 1 %q",
 					info.Truncated, info.Lines, info.Errors, info.LastError, wantTrunc, "line too long: SET rejected")
 			}
-			if st, _ := srv.ClientState("c"); !maps.Equal(st, map[string]string{"k2": "ok"}) {
+			if st, _ := srv.ClientState(context.Background(), "c"); !maps.Equal(st, map[string]string{"k2": "ok"}) {
 				t.Errorf("state = %q, want only k2", st)
 			}
 			c.conn.Close()
 			eventually(t, replyTimeout, "c to go", func() (bool, string) {
-				n, _ := srv.ClientNames()
+				n, _ := srv.ClientNames(context.Background())
 				return len(n) == 0, strings.Join(n, ",")
 			})
 		})
@@ -448,7 +451,7 @@ func TestInvalidUTF8(t *testing.T) {
 			t.Errorf("LOG %q stored as %q, want invalid bytes as U+FFFD", r, got[i])
 		}
 	}
-	st, _ := srv.ClientState("bob")
+	st, _ := srv.ClientState(context.Background(), "bob")
 	if !repaired(st["k"], "v\xffw") || !repaired(st["k2"], "\xe2\x82") {
 		t.Errorf("state = %q", st)
 	}

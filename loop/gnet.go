@@ -117,6 +117,7 @@ func (h *handler) OnTick() (time.Duration, gnet.Action) {
 		if s.startErr == nil {
 			_ = s.ctl.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 				s.sweepIdentify()
+				s.st.Sweep(s.since())
 				return nil
 			}))
 		}
@@ -219,10 +220,10 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 	return gnet.None
 }
 
-func (h *handler) OnClose(c gnet.Conn, _ error) gnet.Action {
+func (h *handler) OnClose(c gnet.Conn, err error) gnet.Action {
 	switch x := c.Context().(type) {
 	case *dataConn:
-		h.s.closeData(x)
+		h.s.closeData(x, err)
 	case *adminConn:
 		h.s.closeAdmin(x)
 	}

@@ -122,7 +122,7 @@ func (c *dataClient) send(s string) {
 func (c *dataClient) sync() {
 	c.t.Helper()
 	eventually(c.t, 10*time.Second, "the server to consume "+c.name+"'s bytes", func() (bool, string) {
-		info, err := c.srv.ClientInfo(c.name)
+		info, err := c.srv.ClientInfo(context.Background(), c.name)
 		if err != nil {
 			return false, err.Error()
 		}

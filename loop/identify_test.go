@@ -1,6 +1,7 @@
 package loop_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -43,13 +44,18 @@ func TestIdentify(t *testing.T) {
 		{"blank lines first", "\n   \n\t\r\n\nIAM after_blanks\n", "after_blanks"},
 		{"64 characters", "IAM " + long + "\n", long},
 		{"underscores and digits", "IAM _0_9\n", "_0_9"},
+		{"dash", "IAM worker-2\n", "worker-2"},
+		{"dot", "IAM web.1\n", "web.1"},
+		{"pod name", "IAM pod-7f9c6d-xk2p\n", "pod-7f9c6d-xk2p"},
+		{"colon", "IAM host:svc\n", "host:svc"},
+		{"token ignored without -tokens", "IAM tokened s3cret\n", "tokened"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			c := dialData(t, srv)
 			c.name = tc.name
 			c.send(tc.send)
 			c.sync() // fails unless the client is known under that name
-			info, err := srv.ClientInfo(tc.name)
+			info, err := srv.ClientInfo(context.Background(), tc.name)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -70,19 +76,20 @@ func TestIdentifyErrors(t *testing.T) {
 	srv := startServer(t, func(c *loop.Config) { c.MaxLine = 100 })
 	connect(t, srv, "bob")
 	const expected = "ERR expected IAM <name>\n"
+	const invalid = "ERR invalid name: use 1-64 of A-Z a-z 0-9 _ . : -\n"
 	cases := []struct {
 		desc, send, want string
 	}{
 		{"not IAM", "HELLO\n", expected},
 		{"LOG before IAM", "LOG hi\n", expected},
 		{"SET before IAM", "SET k v\n", expected},
-		{"IAM alone", "IAM\n", expected},
-		{"IAM blanks only", "IAM  \t \n", expected},
-		{"65 characters", "IAM " + strings.Repeat("x", 65) + "\n", expected},
-		{"dash", "IAM bad-name\n", expected},
-		{"two words", "IAM a b\n", expected},
-		{"non-ASCII", "IAM caf\u00e9\n", expected},
-		{"invalid UTF-8", "IAM a\xffb\n", expected},
+		{"IAM alone", "IAM\n", invalid},
+		{"IAM blanks only", "IAM  \t \n", invalid},
+		{"65 characters", "IAM " + strings.Repeat("x", 65) + "\n", invalid},
+		{"slash", "IAM bad/name\n", invalid},
+		{"three words", "IAM a b c\n", invalid},
+		{"non-ASCII", "IAM caf\u00e9\n", invalid},
+		{"invalid UTF-8", "IAM a\xffb\n", invalid},
 		{"IAM glued to the name", "IAMbob\n", expected},
 		{"blank lines then garbage", "\n \n?\n", expected},
 		{"name in use", "IAM bob\n", "ERR name in use: bob\n"},
@@ -128,7 +135,7 @@ func TestNameInUseKeepsFirst(t *testing.T) {
 	if got := logMessages(t, srv, "bob"); !slices.Equal(got, []string{"still here"}) {
 		t.Errorf("bob's log = %q, want [still here]", got)
 	}
-	info, err := srv.ClientInfo("bob")
+	info, err := srv.ClientInfo(context.Background(), "bob")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,8 +218,10 @@ func TestIdentifyTimeout(t *testing.T) {
 	early.sync()
 }
 
+// TestNameFreedAfterDisconnect: with -retain 0 (the version 1 behaviour) a
+// client is removed when its connection ends.
 func TestNameFreedAfterDisconnect(t *testing.T) {
-	srv := startServer(t, nil)
+	srv := startServer(t, func(c *loop.Config) { c.Retain = 0 })
 	a := dialAdmin(t, srv)
 	first := connect(t, srv, "bob")
 	first.send("LOG from the first\nSET k v\n")
@@ -370,14 +379,14 @@ func TestIdentifyTimeoutMany(t *testing.T) {
 			t.Errorf("a silent connection got %s", got)
 		}
 	}
-	got, err := srv.ClientNames()
+	got, err := srv.ClientNames(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(got, names) {
 		t.Errorf("after the timeouts, %d clients, want the %d that identified", len(got), len(names))
 	}
-	st, err := srv.Stats()
+	st, err := srv.Stats(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

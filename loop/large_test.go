@@ -63,7 +63,7 @@ func fill(t *testing.T, srv *loop.Server, n int, name func(int) string, lines fu
 		t.Fatal(err)
 	}
 	eventually(t, 60*time.Second, "every line", func() (bool, string) {
-		st, err := srv.Stats()
+		st, err := srv.Stats(context.Background())
 		if err != nil {
 			return false, err.Error()
 		}
@@ -426,12 +426,12 @@ func TestGoAPIConcurrent(t *testing.T) {
 				n := names[calls%len(names)]
 				switch calls % 5 {
 				case 0:
-					got, err := srv.ClientNames()
+					got, err := srv.ClientNames(context.Background())
 					if err != nil || !slices.Equal(got, names) {
 						report(fmt.Errorf("ClientNames = %q, %v", got, err))
 					}
 				case 1:
-					all, err := srv.Clients()
+					all, err := srv.Clients(context.Background())
 					if err != nil || len(all) != len(names) {
 						report(fmt.Errorf("Clients: %d, %v", len(all), err))
 						continue
@@ -453,7 +453,7 @@ func TestGoAPIConcurrent(t *testing.T) {
 						}
 					}
 				case 2:
-					l, err := srv.ClientLog(n)
+					l, err := srv.ClientLog(context.Background(), n, loop.Query{})
 					if err == nil {
 						err = checkLog(l)
 					}
@@ -461,7 +461,7 @@ func TestGoAPIConcurrent(t *testing.T) {
 						report(fmt.Errorf("ClientLog(%s): %v", n, err))
 					}
 				case 3:
-					st, err := srv.ClientState(n)
+					st, err := srv.ClientState(context.Background(), n)
 					if err != nil {
 						report(fmt.Errorf("ClientState(%s): %v", n, err))
 						continue
@@ -475,8 +475,8 @@ func TestGoAPIConcurrent(t *testing.T) {
 					}
 				case 4:
 					for _, call := range []func() error{
-						func() error { _, err := srv.ClientLog("nobody"); return err },
-						func() error { _, err := srv.ClientState("nobody"); return err },
+						func() error { _, err := srv.ClientLog(context.Background(), "nobody", loop.Query{}); return err },
+						func() error { _, err := srv.ClientState(context.Background(), "nobody"); return err },
 					} {
 						err := call()
 						nsc, ok := err.(*loop.NoSuchClientError)
@@ -511,7 +511,7 @@ func TestGoAPIConcurrent(t *testing.T) {
 				// the loop is never far behind and the readers' calls come
 				// between batches.
 				for deadline := time.Now().Add(replyTimeout); ; {
-					info, err := srv.ClientInfo(c.name)
+					info, err := srv.ClientInfo(context.Background(), c.name)
 					if err == nil && info.Bytes == uint64(c.sent) {
 						break
 					}
@@ -536,7 +536,7 @@ func TestGoAPIConcurrent(t *testing.T) {
 	// Final state, derived from what was sent.
 	for w, n := range names {
 		total := totals[w]
-		l, err := srv.ClientLog(n)
+		l, err := srv.ClientLog(context.Background(), n, loop.Query{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -551,7 +551,7 @@ func TestGoAPIConcurrent(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: log %q, want %q", n, got, want)
 		}
-		st, _ := srv.ClientState(n)
+		st, _ := srv.ClientState(context.Background(), n)
 		if st["n"] != strconv.Itoa(total-1) {
 			t.Errorf("%s: state %v", n, st)
 		}
@@ -564,10 +564,10 @@ func TestGoAPIConcurrent(t *testing.T) {
 func TestGoAPIWithoutRunningServer(t *testing.T) {
 	calls := func(srv *loop.Server) map[string]func() error {
 		return map[string]func() error{
-			"ClientNames": func() error { _, err := srv.ClientNames(); return err },
-			"Clients":     func() error { _, err := srv.Clients(); return err },
-			"ClientLog":   func() error { _, err := srv.ClientLog("bob"); return err },
-			"ClientState": func() error { _, err := srv.ClientState("bob"); return err },
+			"ClientNames": func() error { _, err := srv.ClientNames(context.Background()); return err },
+			"Clients":     func() error { _, err := srv.Clients(context.Background()); return err },
+			"ClientLog":   func() error { _, err := srv.ClientLog(context.Background(), "bob", loop.Query{}); return err },
+			"ClientState": func() error { _, err := srv.ClientState(context.Background(), "bob"); return err },
 		}
 	}
 	check := func(t *testing.T, srv *loop.Server, within time.Duration) {

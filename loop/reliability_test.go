@@ -42,14 +42,38 @@ func dialFrom(x int, addr string) (net.Conn, error) {
 }
 
 // TestChurn: connect-IAM-LOG-close cycles from 500 concurrent clients leave
-// nothing behind: no client, no goroutine, no descriptor, and the heap
-// back within 10% of where it started. LOGATRON_CHURN sets the number of
-// cycles (200000 for the full run).
+// nothing behind that the settings do not keep. With -retain 0: no client,
+// no goroutine, no descriptor, and the heap back within 10% of where it
+// started. With retention and -retain-max 5000, cycling over 4x as many
+// names: never more than 5,000 closed clients, and the heap within 10% of
+// what 5,000 closed clients cost (measured first). LOGATRON_CHURN sets the
+// number of cycles (200000 for the full run).
 func TestChurn(t *testing.T) {
 	cycles := envInt("LOGATRON_CHURN", 20000)
-	const workers = 500
-	s := wServer(t, nil)
+	const workers, retainMax = 500, 5000
+	for _, tc := range []struct {
+		name   string
+		retain time.Duration
+		names  int // distinct names cycled over; 0: every cycle a new one
+	}{
+		{"retain 0", 0, 0},
+		{"retain-max 5000", time.Hour, 4 * retainMax},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			churn(t, cycles, workers, tc.retain, retainMax, tc.names)
+		})
+	}
+}
+
+func churn(t *testing.T, cycles, workers int, retain time.Duration, retainMax, names int) {
+	s := wServer(t, func(c *Config) { c.Retain, c.RetainMax = retain, retainMax })
 	addr := s.DataAddr().String()
+	name := func(i int) int {
+		if names > 0 {
+			return i % names
+		}
+		return i
+	}
 
 	run := func(n, offset int) {
 		t.Helper()
@@ -70,7 +94,7 @@ func TestChurn(t *testing.T) {
 						errs <- err
 						return
 					}
-					_, err = fmt.Fprintf(c, "IAM churn%d\nLOG cycle %d\n", offset+i, i)
+					_, err = fmt.Fprintf(c, "IAM churn%d\nLOG cycle %d\n", name(offset+i), i)
 					if err == nil {
 						// Half-close and wait for the server's close, so that
 						// server and clients, sharing this process's
@@ -115,29 +139,44 @@ func TestChurn(t *testing.T) {
 		t.Helper()
 		wUntil(t, "the identify queue swept", func() bool {
 			n := -1
-			_ = s.onLoop(func() { n = len(s.unidentified) - s.unidentHead })
+			_ = s.onLoop(context.Background(), func() { n = len(s.unidentified) - s.unidentHead })
 			return n == 0
 		})
 	}
-	run(2000, 0) // warm up pools, maps and the runtime
-	settle(2000)
+	// Warm-up: pools, maps and the runtime; with retention, exactly
+	// retain-max closed clients, so the baseline is what they cost.
+	warm := 2000
+	if retain > 0 {
+		warm = retainMax
+	}
+	run(warm, 0)
+	settle(uint64(warm))
 	swept()
 	heap0, g0, fd0 := liveHeap(), runtime.NumGoroutine(), openFDs(t)
 
 	start := time.Now()
-	run(cycles, 2000)
-	settle(uint64(2000 + cycles))
+	run(cycles, warm)
+	settle(uint64(warm + cycles))
 	t.Logf("%d cycles in %v", cycles, time.Since(start))
 
 	wUntil(t, "goroutines back", func() bool { return runtime.NumGoroutine() <= g0 })
 	wUntil(t, "descriptors back", func() bool { return openFDs(t) <= fd0 })
 	swept()
 	heap1 := liveHeap()
-	t.Logf("heap %d -> %d bytes, goroutines %d, fds %d", heap0, heap1, g0, fd0)
+	st := wStats(t, s)
+	t.Logf("heap %d -> %d bytes, goroutines %d, fds %d, closed clients %d, forgotten %d",
+		heap0, heap1, g0, fd0, st.ClosedClients, st.ForgottenTotal)
 	if float64(heap1) > float64(heap0)*1.10 {
 		t.Errorf("heap grew from %d to %d bytes (over 10%%)", heap0, heap1)
 	}
-	if st := wStats(t, s); st.RejectedTotal != 0 {
+	wantClosed := 0
+	if retain > 0 {
+		wantClosed = min(retainMax, names)
+	}
+	if st.ClosedClients != wantClosed {
+		t.Errorf("closed_clients %d, want %d", st.ClosedClients, wantClosed)
+	}
+	if st.RejectedTotal != 0 {
 		t.Errorf("rejected_total %d", st.RejectedTotal)
 	}
 }

@@ -45,6 +45,9 @@ type Config struct {
 	WatchBuffer  int           // unsent bytes a watcher may owe before it is dropped
 	WriteTimeout time.Duration // longest an admin or watch client may leave one write blocked
 	KeepAlive    time.Duration // TCP keepalive idle time; 0 disables
+	Retain       time.Duration // how long a closed client is kept; 0 removes it at once
+	RetainMax    int           // closed clients kept at most (the oldest closed goes first)
+	AdminToken   string        // when set, admin connections must first send AUTH <token>
 	Reserve      int           // file descriptors kept back from MaxClients for admin, HTTP and the process
 	Log          zerolog.Logger
 }
@@ -63,6 +66,8 @@ func DefaultConfig() Config {
 		WatchBuffer:  4 << 20,
 		WriteTimeout: 30 * time.Second,
 		KeepAlive:    30 * time.Second,
+		Retain:       time.Hour,
+		RetainMax:    10000,
 		Reserve:      256,
 		Log:          zerolog.Nop(),
 	}
@@ -137,6 +142,7 @@ func New(cfg Config) (*Server, error) {
 	s.st = store.New(store.Config{
 		Buffer: cfg.Buffer, BufferBytes: cfg.BufferBytes, MaxLine: cfg.MaxLine,
 		MaxKeys: cfg.MaxKeys, WatchBuffer: cfg.WatchBuffer, Log: cfg.Log,
+		Retain: cfg.Retain, RetainMax: cfg.RetainMax,
 	})
 	s.apoll.ep = -1
 	return s, nil
@@ -153,6 +159,9 @@ func (c *Config) check() error {
 		if v.val < 1 {
 			return fmt.Errorf("logatron: %s must be at least 1, got %d", v.name, v.val)
 		}
+	}
+	if c.Retain < 0 || c.RetainMax < 0 {
+		return fmt.Errorf("logatron: retain and retain-max must not be negative, got %s and %d", c.Retain, c.RetainMax)
 	}
 	if c.MaxClients < 0 {
 		return fmt.Errorf("logatron: max-clients must not be negative, got %d", c.MaxClients)
@@ -327,9 +336,11 @@ func (s *Server) Stop(ctx context.Context) error {
 	return nil
 }
 
-// onLoop runs fn on the event loop and waits for it, at most timeout.
-// fn must only copy: whatever it returns is owned by the caller.
-func (s *Server) onLoop(fn func()) error {
+// onLoop runs fn on the event loop and waits for it, until ctx is done or
+// at most apiTimeout. fn must only copy: whatever it returns is owned by
+// the caller. When onLoop returns an error, fn may still run later, so the
+// caller must not read what fn writes.
+func (s *Server) onLoop(ctx context.Context, fn func()) error {
 	if !s.starting.Load() {
 		return ErrNotRunning // not started: ready would never close
 	}
@@ -342,6 +353,8 @@ func (s *Server) onLoop(fn func()) error {
 		return ErrNotRunning
 	case <-t.C:
 		return ErrNotRunning
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 	if s.startErr != nil {
 		return ErrNotRunning
@@ -362,6 +375,8 @@ func (s *Server) onLoop(fn func()) error {
 		return ErrNotRunning
 	case <-t.C:
 		return ErrTimeout
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

@@ -74,7 +74,7 @@ func wUntil(t *testing.T, what string, cond func() bool) {
 
 func wStats(t *testing.T, s *Server) query.Stats {
 	t.Helper()
-	st, err := s.Stats()
+	st, err := s.Stats(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,9 +116,12 @@ func TestWatchText(t *testing.T) {
 	wSend(t, alice, "IAM alice\nLOG from alice\n")
 	bob := wDial(t, s.DataAddr())
 	wSend(t, bob, "IAM bob\nLOG  hello   world \nSET temp 21 C\n")
-	wUntil(t, "bob's state", func() bool { kv, err := s.ClientState("bob"); return err == nil && kv["temp"] != "" })
+	wUntil(t, "bob's state", func() bool {
+		kv, err := s.ClientState(context.Background(), "bob")
+		return err == nil && kv["temp"] != ""
+	})
 	alice.Close()
-	wUntil(t, "alice gone", func() bool { n, _ := s.ClientNames(); return len(n) == 1 })
+	wUntil(t, "alice gone", func() bool { n, _ := s.ClientNames(context.Background()); return len(n) == 1 })
 	bob.Close()
 
 	read := func(r *bufio.Reader) string {
@@ -133,12 +136,12 @@ func TestWatchText(t *testing.T) {
 		}
 		return m[1]
 	}
-	for _, want := range []string{"READY alice", "LOG alice from alice", "READY bob", "LOG bob hello   world", "SET bob temp 21 C", "CLOSE alice", "CLOSE bob"} {
+	for _, want := range []string{"READY alice", "LOG alice from alice", "READY bob", "LOG bob hello   world", "SET bob temp 21 C", "CLOSE alice eof", "CLOSE bob eof"} {
 		if got := read(all); got != want {
 			t.Errorf("all: got %q, want %q", got, want)
 		}
 	}
-	for _, want := range []string{"READY bob", "LOG bob hello   world", "SET bob temp 21 C", "CLOSE bob"} {
+	for _, want := range []string{"READY bob", "LOG bob hello   world", "SET bob temp 21 C", "CLOSE bob eof"} {
 		if got := read(onlyBob); got != want {
 			t.Errorf("bob only: got %q, want %q", got, want)
 		}
@@ -151,13 +154,13 @@ func TestWatchJSON(t *testing.T) {
 	c := wDial(t, s.DataAddr())
 	start := time.Now().UnixMilli()
 	wSend(t, c, "IAM bob\nLOG caf\xc3\xa9 \xff \"q\"\nSET k v w\n")
-	wUntil(t, "bob's state", func() bool { kv, err := s.ClientState("bob"); return err == nil && kv["k"] != "" })
+	wUntil(t, "bob's state", func() bool { kv, err := s.ClientState(context.Background(), "bob"); return err == nil && kv["k"] != "" })
 	c.Close()
 	want := []map[string]any{
 		{"event": "ready", "client": "bob"},
 		{"event": "log", "client": "bob", "message": "café \uFFFD \"q\""},
 		{"event": "set", "client": "bob", "key": "k", "value": "v w"},
-		{"event": "close", "client": "bob"},
+		{"event": "close", "client": "bob", "reason": "eof"},
 	}
 	for i, w := range want {
 		line, err := r.ReadString('\n')
@@ -236,7 +239,7 @@ func TestWatchSlowConsumerDropped(t *testing.T) {
 			// Stay connected until every line is stored (the test goroutine
 			// checks the count), so all 1,000 are live while the watcher drops.
 			for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-				if st, err := s.Stats(); err != nil || st.LinesTotal >= clients*lines {
+				if st, err := s.Stats(context.Background()); err != nil || st.LinesTotal >= clients*lines {
 					return
 				}
 			}
@@ -273,7 +276,7 @@ func isReset(err error) bool { return strings.Contains(err.Error(), syscall.ECON
 
 func TestSubscribe(t *testing.T) {
 	s := wServer(t, nil)
-	sub, err := s.Subscribe(16, "bob")
+	sub, err := s.Subscribe(context.Background(), 16, WatchQuery{Clients: []string{"bob"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +301,7 @@ func TestSubscribe(t *testing.T) {
 	}
 
 	// A subscriber that does not read is dropped, and says so.
-	lazy, err := s.Subscribe(4)
+	lazy, err := s.Subscribe(context.Background(), 4, WatchQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,7 +336,7 @@ func TestSamePortTwoAddresses(t *testing.T) {
 	}
 	d := wDial(t, s.DataAddr())
 	wSend(t, d, "IAM same\n")
-	wUntil(t, "identified on the data address", func() bool { _, err := s.ClientInfo("same"); return err == nil })
+	wUntil(t, "identified on the data address", func() bool { _, err := s.ClientInfo(context.Background(), "same"); return err == nil })
 }
 
 func TestStopBeforeStart(t *testing.T) {

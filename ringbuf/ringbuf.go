@@ -169,36 +169,108 @@ func (r *Ring) Push(ts int64, msg []byte) {
 	r.used += size
 }
 
-// PushLast appends n messages that arrived together, oldest (i = 0)
-// first, with timestamp ts, and leaves the Ring as pushing each in turn
-// would: it keeps only the newest of them that fit both caps, so a message
-// that newer ones of the same batch would evict is never copied. size(i)
-// is message i's length, asked newest first until the caps are reached;
-// msg(i) is asked once for each message kept, in order, just before it is
-// stored, and may return a slice of another length (the caller's repair of
-// it), which Push then evicts for as usual. It returns the index of the
-// first message kept.
-//
-// When some of the n are not kept, every entry stored before the call is
-// dropped too: the skipped messages would have evicted them, and keeping
-// them would leave a gap in the log.
-func (r *Ring) PushLast(ts int64, n int, size func(i int) int, msg func(i int) []byte) (first int) {
-	first, bytes := n, 0
-	for first > 0 && n-first < r.maxEntries {
-		s := size(first - 1)
-		if bytes+s > r.maxBytes {
+// Keep prepares the Ring for a batch of messages that arrived together and
+// are about to be pushed in order, oldest first, so that the Ring owns its
+// trimming: the low 32 bits of spans[i] are message i's length (the high
+// bits are the caller's, e.g. an offset). Keep returns the index of the
+// first message the Ring would still hold once all were pushed: the newest
+// that fit both caps. When some are not kept, every entry stored now is
+// dropped too, since pushing the skipped ones would have evicted them, and
+// keeping them would leave a gap in the log. Pushing spans[first:] then
+// leaves the Ring as pushing every message would, and a message that newer
+// ones of the batch would evict is never copied.
+func (r *Ring) Keep(spans []uint64) (first int) {
+	first, bytes := len(spans), 0
+	for first > 0 && len(spans)-first < r.maxEntries {
+		// Push cuts a message to the byte cap and always stores the newest.
+		size := min(int(uint32(spans[first-1])), r.maxBytes)
+		if bytes+size > r.maxBytes {
 			break
 		}
-		bytes += s
+		bytes += size
 		first--
 	}
 	if first > 0 {
 		r.Clear()
 	}
-	for i := first; i < n; i++ {
-		r.Push(ts, msg(i))
-	}
 	return first
+}
+
+// Newest is the length of the newest entry's message, -1 when the Ring is empty.
+func (r *Ring) Newest() int {
+	if r.n == 0 {
+		return -1
+	}
+	i := r.head + r.n - 1
+	if i >= len(r.meta) {
+		i -= len(r.meta)
+	}
+	return r.size(i)
+}
+
+// Extend appends b to the newest entry, which keeps its timestamp: a
+// message continued by a later line (a stack trace sent line by line) stays
+// one entry. When the bytes after the newest message are free and the byte
+// cap allows, b is copied there and nothing else moves; otherwise the
+// newest entry is taken out and pushed again whole, built in scratch (the
+// caller's reusable buffer, returned for the next call), and Push evicts as
+// usual. The entry is cut as Push cuts a message longer than the byte cap.
+// Extend on an empty Ring is a Push of b with timestamp ts.
+func (r *Ring) Extend(ts int64, b, scratch []byte) []byte {
+	if r.n == 0 {
+		r.Push(ts, b)
+		return scratch
+	}
+	i := r.head + r.n - 1
+	if i >= len(r.meta) {
+		i -= len(r.meta)
+	}
+	size := r.size(i)
+	room := len(r.data) - r.end
+	if r.wrapped() {
+		room = r.start - r.end
+	}
+	if len(b) <= room && r.used+len(b) <= r.maxBytes && size+len(b) <= MaxMessage {
+		copy(r.data[r.end:], b)
+		r.end += len(b)
+		r.used += len(b)
+		r.meta[i] += uint64(len(b))
+		return scratch
+	}
+	off := r.end - size
+	scratch = append(append(scratch[:0], r.data[off:r.end]...), b...)
+	r.dropNewest()
+	r.Push(int64(r.meta[i]>>lenBits), scratch)
+	return scratch
+}
+
+// dropNewest removes the newest entry. Where the one before it ends is not
+// stored (the newest may have been placed at 0 after a gap), so it is found
+// by walking the entries, as Range does: O(entries), only on Extend's slow
+// path.
+func (r *Ring) dropNewest() {
+	i := r.head + r.n - 1
+	if i >= len(r.meta) {
+		i -= len(r.meta)
+	}
+	r.used -= r.size(i)
+	r.n--
+	if r.n == 0 {
+		r.head, r.start, r.end = 0, 0, 0
+		return
+	}
+	off, j, c := r.start, r.head, len(r.data)
+	for range r.n {
+		size := r.size(j)
+		if off+size > c {
+			off = 0
+		}
+		off += size
+		if j++; j == len(r.meta) {
+			j = 0
+		}
+	}
+	r.end = off
 }
 
 // wrapped reports whether the live bytes run past the end of data and

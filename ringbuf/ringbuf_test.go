@@ -66,6 +66,7 @@ type checker struct {
 	r       Ring
 	pushed  [][]byte // as stored (after truncation to maxBytes)
 	maxSize int      // largest stored message length so far
+	scratch []byte   // Extend's
 }
 
 func newChecker(t testing.TB, maxEntries, maxBytes int) *checker {
@@ -82,6 +83,26 @@ func (c *checker) push(size int) {
 		msg = msg[:maxBytes]
 	}
 	c.pushed = append(c.pushed, msg)
+	c.maxSize = max(c.maxSize, len(msg))
+	c.check()
+}
+
+// extend continues the newest message with size bytes, as Ring.Extend.
+func (c *checker) extend(size int) {
+	c.t.Helper()
+	if len(c.pushed) == 0 || c.r.Len() == 0 {
+		c.push(size)
+		return
+	}
+	seq := int64(len(c.pushed) - 1)
+	add := payload(seq*7+1, size)
+	c.scratch = c.r.Extend(seq, add, c.scratch)
+	msg := append(append([]byte(nil), c.pushed[seq]...), add...)
+	_, maxBytes := c.r.Cap()
+	if len(msg) > maxBytes {
+		msg = msg[:maxBytes]
+	}
+	c.pushed[seq] = msg
 	c.maxSize = max(c.maxSize, len(msg))
 	c.check()
 }
@@ -434,7 +455,11 @@ func TestRandomized(t *testing.T) {
 			rng := rand.New(rand.NewPCG(42, uint64(tc.maxEntries)))
 			c := newChecker(t, tc.maxEntries, tc.maxBytes)
 			for range 3000 {
-				c.push(rng.IntN(tc.maxSize + 1))
+				if rng.IntN(4) == 0 {
+					c.extend(rng.IntN(tc.maxSize/4 + 1))
+				} else {
+					c.push(rng.IntN(tc.maxSize + 1))
+				}
 			}
 		})
 	}
@@ -466,7 +491,11 @@ func FuzzRing(f *testing.F) {
 			if i%7 == 6 {
 				size = 0
 			}
-			c.push(size)
+			if i%5 == 4 {
+				c.extend(size / 4)
+			} else {
+				c.push(size)
+			}
 			if i%97 == 96 {
 				c.r.Reset()
 				c.pushed = c.pushed[:0]
@@ -534,5 +563,90 @@ func TestClear(t *testing.T) {
 	r.Range(0, func(ts int64, msg []byte) bool { got = append(got, fmt.Sprint(ts, string(msg))); return true })
 	if fmt.Sprint(got) != "[7x 8yz]" || r.Footprint() != foot {
 		t.Fatalf("after Clear and two pushes: %v, Footprint %d", got, r.Footprint())
+	}
+}
+
+// TestExtend: a continued entry keeps its timestamp and grows in place
+// while the bytes after it are free, and is pushed again whole when they are
+// not, evicting the oldest as a Push would.
+func TestExtend(t *testing.T) {
+	r := New(4, 64)
+	var scratch []byte
+	scratch = r.Extend(1, []byte("first"), scratch) // empty ring: a push
+	r.Push(2, []byte("panic: boom"))
+	scratch = r.Extend(3, []byte("\ngoroutine 1"), scratch)
+	scratch = r.Extend(3, []byte("\nmain.go:12"), scratch)
+	want := []entry{{1, "first"}, {2, "panic: boom\ngoroutine 1\nmain.go:12"}}
+	if got := all(&r); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	// Past the byte cap: the oldest goes, the continued entry stays whole.
+	scratch = r.Extend(4, bytes.Repeat([]byte("x"), 26), scratch)
+	got := all(&r)
+	if len(got) != 1 || got[0].ts != 2 || len(got[0].msg) != 34+26 || r.Bytes() != 60 {
+		t.Fatalf("after growing past the cap: %v (%d bytes)", got, r.Bytes())
+	}
+	_ = scratch
+}
+
+func TestExtendNoAllocWhenWarm(t *testing.T) {
+	r := New(128, 1<<20)
+	scratch := make([]byte, 0, 4096)
+	for i := range 1000 {
+		r.Push(int64(i), payload(int64(i), 40))
+		scratch = r.Extend(int64(i), []byte("\n\tat main.go:12"), scratch)
+	}
+	n := testing.AllocsPerRun(1000, func() {
+		r.Push(1, payload(1, 40))
+		scratch = r.Extend(1, []byte("\n\tat main.go:12"), scratch)
+	})
+	if n != 0 {
+		t.Errorf("Push+Extend on a warm ring allocates %v times", n)
+	}
+}
+
+// TestKeep: a batch push (Keep, then Push of the kept ones) leaves the newest messages of the whole
+// history with no gap, asks only for the messages it keeps, and, where the
+// byte cap does not bind, ends exactly as pushing each in turn.
+func TestKeep(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 9))
+	for _, tc := range []struct{ entries, bytes, maxSize int }{
+		{5, 1 << 20, 50}, {128, 1 << 20, 100}, {1000, 300, 40}, {3, 17, 9}, {4, 30, 100},
+	} {
+		batched, single := New(tc.entries, tc.bytes), New(tc.entries, tc.bytes)
+		var history []string
+		for round := range 300 {
+			n := rng.IntN(2 * tc.entries)
+			msgs := make([][]byte, n)
+			for i := range msgs {
+				msgs[i] = payload(int64(len(history)+i), rng.IntN(tc.maxSize+1))
+				single.Push(int64(round), msgs[i])
+			}
+			spans := make([]uint64, n)
+			for i, m := range msgs {
+				spans[i] = uint64(i)<<32 | uint64(len(m))
+			}
+			for _, x := range spans[batched.Keep(spans):] {
+				batched.Push(int64(round), msgs[x>>32])
+			}
+			for _, m := range msgs {
+				history = append(history, string(m[:min(len(m), tc.bytes)])) // as Push stores it
+			}
+			got := all(&batched)
+			if n > 0 && len(got) == 0 {
+				t.Fatalf("round %d: the newest message of the batch was not kept", round)
+			}
+			for k, e := range got {
+				if e.msg != history[len(history)-len(got)+k] {
+					t.Fatalf("round %d: entry %d is not the newest history without a gap", round, k)
+				}
+			}
+			if batched.Bytes() > tc.bytes || batched.Len() > tc.entries {
+				t.Fatalf("round %d: over the caps: %d entries, %d bytes", round, batched.Len(), batched.Bytes())
+			}
+			if tc.bytes == 1<<20 && fmt.Sprint(got) != fmt.Sprint(all(&single)) {
+				t.Fatalf("round %d: batch and single pushes differ", round)
+			}
+		}
 	}
 }

@@ -79,13 +79,13 @@ func BenchmarkClients10k(b *testing.B) {
 	b.Run("loop", func(b *testing.B) {
 		b.ReportAllocs()
 		for range b.N {
-			st.Infos()
+			st.Infos(Connected)
 		}
 	})
 	b.Run("reply", func(b *testing.B) {
 		b.ReportAllocs()
 		for range b.N {
-			cs, peers := st.Infos()
+			cs, peers := st.Infos(Connected)
 			FillAddrs(cs, peers)
 			_ = query.AppendClients(nil, query.Text, SortInfos(cs))
 		}

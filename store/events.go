@@ -1,8 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"regexp"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -16,6 +19,7 @@ const (
 	EventLog   = query.EventLog
 	EventSet   = query.EventSet
 	EventClose = query.EventClose
+	EventCont  = query.EventCont
 )
 
 // Errors of event delivery.
@@ -35,6 +39,7 @@ type Event struct {
 	Message string // EventLog
 	Key     string // EventSet
 	Value   string // EventSet
+	Reason  string // EventClose: why the connection ended
 }
 
 // Hub is the store's one event fan-out. With nobody watching, Emit is a
@@ -53,26 +58,49 @@ type Hub struct {
 	clock      query.Clock
 }
 
+// WatchFilter selects the events a watcher gets.
+type WatchFilter struct {
+	Clients []string       // name globs; none: every client
+	Match   *regexp.Regexp // LOG and CONT events whose text matches; nil: every one
+	Backlog int            // stored entries of each selected client sent first
+}
+
 // watcher is one consumer: a Stream (admin WATCH, WebSocket) or a Go
 // Subscription.
 type watcher struct {
-	names  map[string]bool // nil: every client
+	globs  []query.Glob // none: every client
+	match  query.Matcher
 	stream *Stream
 	format query.Format // the stream's
 	sub    *Subscription
 	batch  []byte // rendered events not yet handed to the stream
 }
 
-// nameSet is a watcher's filter; nil means every client.
-func nameSet(names []string) map[string]bool {
-	if len(names) == 0 {
-		return nil
+func newWatcher(f *WatchFilter) *watcher {
+	x := &watcher{match: query.NewMatcher(f.Match)}
+	for _, g := range f.Clients {
+		x.globs = append(x.globs, query.NewGlob(g))
 	}
-	set := make(map[string]bool, len(names))
-	for _, n := range names {
-		set[n] = true
+	return x
+}
+
+// selects reports whether the watcher wants the events of client name.
+func (x *watcher) selects(name string) bool {
+	if len(x.globs) == 0 {
+		return true
 	}
-	return set
+	for i := range x.globs {
+		if x.globs[i].Match(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// wants reports whether the watcher gets this event: its client is
+// selected and, for a LOG or CONT, its text matches.
+func (x *watcher) wants(kind query.EventKind, name string, text []byte) bool {
+	return x.selects(name) && (kind != EventLog && kind != EventCont || x.match.Match(text))
 }
 
 // Active reports whether anybody watches, so that every event must be emitted.
@@ -85,7 +113,8 @@ func (h *Hub) Len() int { return len(h.list) }
 func (h *Hub) Dropped() uint64 { return h.dropped }
 
 // Emit delivers one event. For EventLog a is the message; for EventSet a
-// is the key and b the value. Neither is kept.
+// is the key and b the value; for EventClose a is the reason. Neither is
+// kept.
 func (h *Hub) Emit(kind query.EventKind, ts int64, name string, a, b []byte) {
 	if len(h.list) != 0 {
 		h.fanout(kind, ts, name, a, b)
@@ -98,7 +127,7 @@ func (h *Hub) fanout(kind query.EventKind, ts int64, name string, a, b []byte) {
 	made := false
 	for i := 0; i < len(h.list); i++ {
 		x := h.list[i]
-		if x.names != nil && !x.names[name] {
+		if !x.wants(kind, name, a) {
 			continue
 		}
 		ok := true
@@ -107,10 +136,12 @@ func (h *Hub) fanout(kind query.EventKind, ts int64, name string, a, b []byte) {
 			if !made {
 				ev = Event{TS: ts, Kind: kind, Client: name}
 				switch kind {
-				case EventLog:
+				case EventLog, EventCont:
 					ev.Message = string(a)
 				case EventSet:
 					ev.Key, ev.Value = string(a), string(b)
+				case EventClose:
+					ev.Reason = string(a)
 				}
 				made = true
 			}
@@ -175,16 +206,21 @@ func (x *watcher) hand(limit int) bool {
 	return ok
 }
 
-// AddStream starts delivering the named clients' events (none named: all)
-// to st, rendered in format f.
-func (h *Hub) AddStream(st *Stream, f query.Format, names []string) {
-	h.list = append(h.list, &watcher{names: nameSet(names), stream: st, format: f})
+// AddStream starts delivering the events f selects to st, rendered in
+// format f; the backlog is the caller's (Store.WatchStream).
+func (h *Hub) addStream(st *Stream, format query.Format, f *WatchFilter) *watcher {
+	x := newWatcher(f)
+	x.stream, x.format = st, format
+	h.list = append(h.list, x)
+	return x
 }
 
-// AddSubscription starts delivering the named clients' events (none
-// named: all) to sub.
-func (h *Hub) AddSubscription(sub *Subscription, names []string) {
-	h.list = append(h.list, &watcher{names: nameSet(names), sub: sub})
+// addSubscription starts delivering the events f selects to sub.
+func (h *Hub) addSubscription(sub *Subscription, f *WatchFilter) *watcher {
+	x := newWatcher(f)
+	x.sub = sub
+	h.list = append(h.list, x)
+	return x
 }
 
 // RemoveStream forgets st; it reports whether st was there.
@@ -371,3 +407,111 @@ func (sub *Subscription) Err() error {
 
 // Close ends the subscription and closes C (if the hub has not already).
 func (sub *Subscription) Close() error { return sub.cancel() }
+
+// maxBacklog bounds the entries a watcher's backlog copies in one step on
+// the loop, over all its clients: a WATCH backlog=128 of 20,000 clients
+// sends the newest maxBacklog of their entries.
+const maxBacklog = 100_000
+
+// backlogEntry is one stored entry for a backlog; msg aliases the ring and
+// is valid only during the step that collected it.
+type backlogEntry struct {
+	ts   int64
+	name string
+	msg  []byte
+}
+
+// backlog collects the newest f.Backlog entries of each client x selects
+// whose message matches, merged in time order (ties by name, then ring
+// order), at most maxBacklog in all (the newest).
+func (s *Store) backlog(x *watcher, n int) []backlogEntry {
+	if n <= 0 {
+		return nil
+	}
+	var out []backlogEntry
+	var picked []backlogEntry
+	for _, cl := range s.byName {
+		if !x.selects(cl.name) {
+			continue
+		}
+		picked = picked[:0]
+		cl.ring.Range(0, func(ts int64, msg []byte) bool {
+			if x.match.Match(msg) {
+				picked = append(picked, backlogEntry{ts, cl.name, msg})
+			}
+			return true
+		})
+		if len(picked) > n {
+			picked = picked[len(picked)-n:]
+		}
+		out = append(out, picked...)
+		if len(out) > 2*maxBacklog {
+			out = newestEntries(out, maxBacklog)
+		}
+	}
+	return newestEntries(out, maxBacklog)
+}
+
+// newestEntries sorts es in time order (stable: ties stay in name, then
+// ring order) and keeps the newest n.
+func newestEntries(es []backlogEntry, n int) []backlogEntry {
+	slices.SortStableFunc(es, func(a, b backlogEntry) int {
+		if c := cmp.Compare(a.ts, b.ts); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.name, b.name)
+	})
+	if len(es) > n {
+		es = es[len(es)-n:]
+	}
+	return es
+}
+
+// WatchStream starts a stream of the events f selects, in format format,
+// opening it with head (e.g. "OK stream"). With a backlog, the newest
+// stored entries come first as LOG events with their stored timestamps,
+// then the live events, with none lost or repeated between the two: both
+// happen in this one step on the store's goroutine. A backlog that would
+// not fit in half of watch-buffer is cut to its newest entries that do.
+func (s *Store) WatchStream(st *Stream, format query.Format, f *WatchFilter, head []byte) {
+	h := &s.Watch
+	x := h.addStream(st, format, f)
+	out := append([]byte(nil), head...)
+	if es := s.backlog(x, f.Backlog); len(es) > 0 {
+		var clock query.Clock
+		// Render newest first until half of watch-buffer is used, so a
+		// backlog never gets its watcher dropped.
+		ends := make([][]byte, 0, len(es))
+		size := 0
+		for i := len(es) - 1; i >= 0; i-- {
+			e := &es[i]
+			line := query.AppendEvent(nil, format, &clock, e.ts, EventLog, e.name, e.msg, nil)
+			if size+len(line) > h.limit/2 {
+				break
+			}
+			size += len(line)
+			ends = append(ends, line)
+		}
+		for i := len(ends) - 1; i >= 0; i-- {
+			out = append(out, ends[i]...)
+		}
+	}
+	if !st.push(out, h.limit) {
+		h.RemoveStream(st)
+		st.stop(true)
+	}
+}
+
+// WatchSubscription starts delivering the events f selects to sub, after
+// the backlog (see WatchStream): at most the newest entries that fit in
+// sub's buffer.
+func (s *Store) WatchSubscription(sub *Subscription, f *WatchFilter) {
+	x := s.Watch.addSubscription(sub, f)
+	es := s.backlog(x, f.Backlog)
+	if room := cap(sub.c) - len(sub.c); len(es) > room {
+		es = es[len(es)-room:]
+	}
+	for _, e := range es {
+		sub.c <- Event{TS: e.ts, Kind: EventLog, Client: e.name, Message: string(e.msg)}
+	}
+}

@@ -20,7 +20,7 @@ func TestWatcherKeepsUpWithOneLongRead(t *testing.T) {
 
 	wake := make(chan struct{}, 1)
 	stream := NewStream("", wake, nil, nil)
-	st.Watch.AddStream(stream, query.JSON, nil)
+	st.WatchStream(stream, query.JSON, &WatchFilter{}, nil)
 	got := make(chan int)
 	stop := make(chan struct{})
 	go func() { // the reader: takes whatever is owed until told to stop and drained

@@ -143,7 +143,7 @@ func randomTraffic(rng *rand.Rand, lines, plain int) []byte {
 		case k == 33:
 			b.WriteString(fmt.Sprintf("SET k%d v%d", rng.IntN(12), i))
 		case k == 34:
-			b.WriteString("SET bad-key v")
+			b.WriteString("SET bad/key v")
 		case k == 35:
 			b.WriteString("IAM again")
 		case k == 36:

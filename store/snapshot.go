@@ -16,13 +16,30 @@ import (
 // rendering happen on the caller's goroutine (SortInfos, FillAddrs,
 // SortDump).
 
-// Names copies every client's name, unsorted.
+// Names copies every connected client's name, sorted.
 func (s *Store) Names() []string {
-	names := make([]string, 0, len(s.clients))
-	for name := range s.clients {
-		names = append(names, name) // strings are immutable: sharing them is a copy
+	names := make([]string, 0, s.Connected())
+	for _, cl := range s.byName {
+		if cl.connected {
+			names = append(names, cl.name) // strings are immutable: sharing them is a copy
+		}
 	}
 	return names
+}
+
+// Which selects clients by status.
+type Which uint8
+
+// The selections of CLIENTS: connected (the default), closed=1, all=1.
+const (
+	Connected Which = iota
+	Closed
+	All
+)
+
+// Has reports whether the selection includes cl.
+func (w Which) Has(cl *Client) bool {
+	return w == All || (w == Connected) == cl.connected
 }
 
 // Info copies the client's identity and counters, but for Addr: see Peer
@@ -33,6 +50,7 @@ func (cl *Client) Info() query.ClientInfo {
 		Entries: cl.ring.Len(), Keys: len(cl.keys),
 		Lines: cl.lines, Bytes: cl.bytes, Truncated: cl.truncated, Errors: cl.errors,
 		LastError: cl.lastError,
+		Closed:    !cl.connected, ClosedAt: cl.closedAt, CloseReason: cl.closeReason, Reconnects: cl.reconnects,
 	}
 }
 
@@ -100,13 +118,15 @@ func (p Peer) Append(dst []byte) []byte {
 	return strconv.AppendUint(dst, p.v4&0xffff, 10)
 }
 
-// Infos copies every client, unsorted; peers[i] is client i's address.
-func (s *Store) Infos() (out []query.ClientInfo, peers []Peer) {
+// Infos copies the selected clients, unsorted; peers[i] is client i's address.
+func (s *Store) Infos(w Which) (out []query.ClientInfo, peers []Peer) {
 	out = make([]query.ClientInfo, 0, len(s.clients))
 	peers = make([]Peer, 0, len(s.clients))
 	for _, cl := range s.clients {
-		out = append(out, cl.Info())
-		peers = append(peers, cl.peer)
+		if w.Has(cl) {
+			out = append(out, cl.Info())
+			peers = append(peers, cl.peer)
+		}
 	}
 	return out, peers
 }
@@ -211,9 +231,17 @@ func (cl *Client) State() []query.KV {
 func (s *Store) Dump() []query.Dump {
 	out := make([]query.Dump, 0, len(s.clients))
 	for _, cl := range s.clients {
-		out = append(out, query.Dump{Name: cl.name, ConnectedAt: cl.connectedAt, Log: cl.Log(-1), State: cl.State()})
+		out = append(out, cl.Dump())
 	}
 	return out
+}
+
+// Dump copies everything held for the client.
+func (cl *Client) Dump() query.Dump {
+	return query.Dump{
+		Name: cl.name, ConnectedAt: cl.connectedAt, Log: cl.Log(-1), State: cl.State(),
+		Closed: !cl.connected, ClosedAt: cl.closedAt, CloseReason: cl.closeReason, Reconnects: cl.reconnects,
+	}
 }
 
 // SortState orders state by key, in place.

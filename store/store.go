@@ -8,6 +8,7 @@ package store
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/logatron/logatron/codec"
 	"github.com/logatron/logatron/ringbuf"
@@ -22,7 +23,12 @@ type Config struct {
 	MaxLine     int // longest data-port line, terminator excluded
 	MaxKeys     int // state keys per client
 	WatchBuffer int // unsent bytes a watcher may owe before it is dropped
-	Log         zerolog.Logger
+	// Retain is how long a client whose connection ended is kept as a
+	// closed client (0: removed at once); RetainMax caps how many are kept
+	// (the oldest closed goes first).
+	Retain    time.Duration
+	RetainMax int
+	Log       zerolog.Logger
 }
 
 // Totals are the server-wide counters of STATS, since start.
@@ -33,6 +39,7 @@ type Totals struct {
 	Bytes     uint64
 	Errors    uint64
 	Truncated uint64
+	Forgotten uint64 // closed clients removed: by time, count, FORGET or memory
 }
 
 // Store is every client the server holds and the counters over them.
@@ -40,10 +47,19 @@ type Store struct {
 	cfg     Config
 	log     zerolog.Logger
 	clients map[string]*Client
-	msgMax  int    // longest message stored: min(max-line, buffer-bytes, ringbuf.MaxMessage)
-	scratch []byte // reused for UTF-8 repair, so storing never allocates when warm
+	byName  []*Client // every client held, sorted by name (see Scan)
+	msgMax  int       // longest message stored: min(max-line, buffer-bytes, ringbuf.MaxMessage)
+	scratch []byte    // reused for UTF-8 repair, so storing never allocates when warm
 	spans   []uint64
+	cont    []byte // CONT's "\n"+text, and Extend's scratch
+	extend  []byte
 	tot     Totals
+
+	// Closed clients, oldest closed first, linked through Client.prev and
+	// next: expiry and the count cap take from the front, so a sweep costs
+	// what expires, not what is held.
+	oldest, newest *Client
+	closed         int
 
 	// Watch is the event fan-out: admin WATCH, WebSocket and Go
 	// subscriptions.
@@ -63,6 +79,13 @@ type Client struct {
 	truncated   uint64
 	lastError   string
 	peer        Peer
+
+	connected   bool
+	reconnects  uint64
+	closedAt    int64         // Unix ms; 0 while connected
+	closedMono  time.Duration // the caller's monotonic clock at close, for expiry
+	closeReason string
+	prev, next  *Client // the closed list; nil while connected
 }
 
 // Name is the client's name. Immutable.
@@ -106,10 +129,10 @@ func New(cfg Config) *Store {
 // Totals returns the server-wide counters.
 func (s *Store) Totals() Totals { return s.tot }
 
-// Len is the number of clients held.
-func (s *Store) Len() int { return len(s.clients) }
+// Connected is the number of connected clients.
+func (s *Store) Connected() int { return len(s.clients) - s.closed }
 
-// Lookup returns the named client, or nil.
+// Lookup returns the named client, connected or closed, or nil.
 func (s *Store) Lookup(name string) *Client { return s.clients[name] }
 
 // CountRejected counts a connection closed with a fatal ERR.
@@ -184,43 +207,70 @@ func (s *Store) flush(cl *Client, data []byte, now int64) {
 // store is the one place a LOG message is counted, checked for UTF-8,
 // truncated and pushed: spans are messages (offset<<32|length into data),
 // oldest first, and long says the Framer cut the one message at max-line.
-// The ring copies only those it keeps (ringbuf.Ring.PushLast); each is
-// checked as it is copied. Events go out per kept message, which is every
+// The ring says which of them it keeps (ringbuf.Ring.Keep); only those are
+// checked and copied. Events go out per kept message, which is every
 // message when anybody watches: Ingest then passes one at a time.
 func (s *Store) store(cl *Client, data []byte, spans []uint64, long bool, ts int64) {
 	cl.lines += uint64(len(spans))
 	s.tot.Lines += uint64(len(spans))
-	span := func(i int) []byte {
-		off := int(spans[i] >> 32)
-		return data[off : off+int(uint32(spans[i]))]
+	for _, x := range spans[cl.ring.Keep(spans):] {
+		off := int(x >> 32)
+		msg := data[off : off+int(uint32(x))]
+		cut := long
+		if long {
+			// The Framer cut the line at max-line bytes, maybe inside a rune.
+			msg = codec.TruncateUTF8(msg, s.msgMax)
+		}
+		msg = s.validUTF8(msg)
+		if len(msg) > s.msgMax {
+			msg = codec.TruncateUTF8(msg, s.msgMax)
+			cut = true
+		}
+		if cut {
+			cl.truncated++
+			s.tot.Truncated++
+		}
+		cl.ring.Push(ts, msg)
+		s.Watch.Emit(EventLog, ts, cl.name, msg, nil)
 	}
-	cl.ring.PushLast(ts, len(spans),
-		func(i int) int { return int(uint32(spans[i])) },
-		func(i int) []byte {
-			msg := span(i)
-			cut := long
-			if long {
-				// The Framer cut the line at max-line bytes, maybe inside a rune.
-				msg = codec.TruncateUTF8(msg, s.msgMax)
-			}
-			msg = s.validUTF8(msg)
-			if len(msg) > s.msgMax {
-				msg = codec.TruncateUTF8(msg, s.msgMax)
-				cut = true
-			}
-			if cut {
-				cl.truncated++
-				s.tot.Truncated++
-			}
-			s.Watch.Emit(EventLog, ts, cl.name, msg, nil)
-			return msg
-		})
 }
 
 // storeOne stores a single message that was not held back.
 func (s *Store) storeOne(cl *Client, msg []byte, long bool, ts int64) {
 	one := [1]uint64{uint64(len(msg))}
 	s.store(cl, msg, one[:], long, ts)
+}
+
+// continueLog appends a newline and text to the client's newest entry,
+// which stays one entry (a stack trace sent line by line), capped at the
+// longest message as a LOG line is. It is counted in lines; watchers get
+// one CONT event with the appended text, never the whole entry again. With
+// no entry yet, text becomes a new entry, as a LOG line would.
+func (s *Store) continueLog(cl *Client, text []byte, long bool, now int64) {
+	newest := cl.ring.Newest()
+	if newest < 0 {
+		s.storeOne(cl, text, long, now)
+		return
+	}
+	cl.lines++
+	s.tot.Lines++
+	cut := long
+	text = s.validUTF8(text)
+	room := s.msgMax - newest - 1 // the newline takes one byte
+	if len(text) > room {
+		cut = true
+		text = codec.TruncateUTF8(text, max(room, 0))
+	}
+	if cut {
+		cl.truncated++
+		s.tot.Truncated++
+	}
+	if room < 0 {
+		return // the entry is already as long as a message may be
+	}
+	s.cont = append(append(s.cont[:0], '\n'), text...)
+	s.extend = cl.ring.Extend(now, s.cont, s.extend)
+	s.Watch.Emit(EventCont, now, cl.name, text, nil)
 }
 
 // identify handles a line of a connection that has not said IAM yet.
@@ -232,22 +282,30 @@ func (s *Store) identify(c *Conn, line []byte, long bool, now int64) (fatal stri
 	switch {
 	case cmd == codec.CmdBlank:
 		return ""
-	case cmd != codec.CmdIAM || !ok:
+	case cmd != codec.CmdIAM:
 		return "expected IAM <name>"
+	case !ok:
+		return "invalid name: use 1-64 of A-Z a-z 0-9 _ . : -"
 	}
-	if _, taken := s.clients[string(name)]; taken {
+	cl := s.clients[string(name)]
+	switch {
+	case cl == nil:
+		cl = &Client{name: string(name), ring: ringbuf.New(s.cfg.Buffer, s.cfg.BufferBytes)}
+		s.clients[cl.name] = cl
+		s.index(cl)
+	case cl.connected:
 		return "name in use: " + string(name)
+	default: // a closed client resumes: same ring and state, counters go on
+		s.unlinkClosed(cl)
+		cl.reconnects++
+		cl.closedAt, cl.closedMono, cl.closeReason = 0, 0, ""
 	}
-	cl := &Client{
-		name:        string(name),
-		connectedAt: now,
-		ring:        ringbuf.New(s.cfg.Buffer, s.cfg.BufferBytes),
-		bytes:       c.early,
-		peer:        c.peer,
-	}
+	cl.connected = true
+	cl.connectedAt = now
+	cl.peer = c.peer
+	cl.bytes += c.early
 	s.tot.Bytes += c.early
 	c.client = cl
-	s.clients[cl.name] = cl
 	s.tot.Clients++
 	if ev := s.log.Debug(); ev.Enabled() { // the address is made only when it is logged
 		ev.Str("client", cl.name).Str("addr", c.peer.String()).Msg("client identified")
@@ -264,6 +322,8 @@ func (s *Store) command(cl *Client, line []byte, long bool, now int64) {
 	case codec.CmdBlank:
 	case codec.CmdLOG:
 		s.storeOne(cl, a, long, now)
+	case codec.CmdCONT:
+		s.continueLog(cl, a, long, now)
 	case codec.CmdSET:
 		switch {
 		case long:
@@ -280,12 +340,13 @@ func (s *Store) command(cl *Client, line []byte, long bool, now int64) {
 	}
 }
 
-// quoteWord quotes a command word for an error text, bounded and valid UTF-8.
+// quoteWord quotes a command word for an error text, bounded and valid
+// UTF-8. Control characters are left for the text renderers to escape.
 func quoteWord(w []byte) string {
 	if len(w) > 64 {
-		w = w[:64]
+		w = codec.TruncateUTF8(w, 64)
 	}
-	return strconv.Quote(string(w))
+	return `"` + string(codec.AppendValidUTF8(nil, w)) + `"`
 }
 
 func (s *Store) fail(cl *Client, reason string) {
@@ -322,22 +383,95 @@ func (s *Store) set(cl *Client, key, val []byte, now int64) {
 }
 
 // Close ends a data connection: its Framer's memory is released and its
-// client, if it had one, removed. quiet suppresses the CLOSE event (the
-// whole server is stopping and its watchers with it).
-func (s *Store) Close(c *Conn, now int64, quiet bool) {
+// client, if it had one, is kept as a closed client for Retain (at most
+// RetainMax of them), or removed when Retain is 0. reason is why (eof,
+// reset, keepalive, replaced, shutdown, error: <text>); now is Unix ms and
+// mono the caller's monotonic clock, which times the expiry. quiet
+// suppresses the CLOSE event (the whole server is stopping and its
+// watchers with it).
+func (s *Store) Close(c *Conn, reason string, now int64, mono time.Duration, quiet bool) {
 	c.fr.Release()
 	cl := c.client
 	if cl == nil {
 		return
 	}
 	c.client = nil
-	delete(s.clients, cl.name)
-	cl.ring.Reset()
-	cl.keys = nil
-	s.log.Debug().Str("client", cl.name).Msg("client disconnected")
+	cl.connected = false
+	s.log.Debug().Str("client", cl.name).Str("reason", reason).Msg("client disconnected")
+	if s.cfg.Retain <= 0 {
+		s.remove(cl)
+	} else {
+		cl.closedAt, cl.closedMono, cl.closeReason = now, mono, reason
+		s.linkClosed(cl)
+		for s.closed > s.cfg.RetainMax {
+			s.forget(s.oldest)
+		}
+	}
 	if quiet {
 		return
 	}
-	s.Watch.Emit(EventClose, now, cl.name, nil, nil)
+	s.Watch.Emit(EventClose, now, cl.name, []byte(reason), nil)
 	s.Watch.Flush()
+}
+
+// Sweep forgets the closed clients held longer than Retain at monotonic
+// time mono. It looks only at those that expire, and the first that does
+// not.
+func (s *Store) Sweep(mono time.Duration) {
+	for s.oldest != nil && mono-s.oldest.closedMono > s.cfg.Retain {
+		s.forget(s.oldest)
+	}
+}
+
+// Forget removes a closed client at once. It returns false, doing
+// nothing, when the client is connected.
+func (s *Store) Forget(cl *Client) bool {
+	if cl.connected {
+		return false
+	}
+	s.forget(cl)
+	return true
+}
+
+// Closed is the number of closed clients held.
+func (s *Store) Closed() int { return s.closed }
+
+func (s *Store) forget(cl *Client) {
+	s.unlinkClosed(cl)
+	s.remove(cl)
+	s.tot.Forgotten++
+}
+
+// remove drops a client that is not connected, releasing its memory.
+func (s *Store) remove(cl *Client) {
+	delete(s.clients, cl.name)
+	s.unindex(cl)
+	cl.ring.Reset()
+	cl.keys = nil
+}
+
+func (s *Store) linkClosed(cl *Client) {
+	cl.prev, cl.next = s.newest, nil
+	if s.newest != nil {
+		s.newest.next = cl
+	} else {
+		s.oldest = cl
+	}
+	s.newest = cl
+	s.closed++
+}
+
+func (s *Store) unlinkClosed(cl *Client) {
+	if cl.prev != nil {
+		cl.prev.next = cl.next
+	} else {
+		s.oldest = cl.next
+	}
+	if cl.next != nil {
+		cl.next.prev = cl.prev
+	} else {
+		s.newest = cl.prev
+	}
+	cl.prev, cl.next = nil, nil
+	s.closed--
 }

@@ -29,7 +29,10 @@ func TestStatusPageInBrowser(t *testing.T) {
 	srv, url := start(t, nil)
 	bob := client(t, srv, "bob")
 	send(t, bob, "LOG first line\nSET mode auto\n")
-	eventually(t, "bob's state", func() bool { kv, err := srv.ClientState("bob"); return err == nil && kv["mode"] == "auto" })
+	eventually(t, "bob's state", func() bool {
+		kv, err := srv.ClientState(context.Background(), "bob")
+		return err == nil && kv["mode"] == "auto"
+	})
 
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(bin),

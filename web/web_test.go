@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os/exec"
 	"strings"
 	"testing"
@@ -20,11 +19,10 @@ import (
 	"github.com/logatron/logatron/web"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"github.com/rs/zerolog"
 )
 
-// start runs a server on loopback ports and its HTTP handler on an httptest server.
-func start(t *testing.T, tune func(*loop.Config)) (*loop.Server, string) {
+// newLoop starts a loop server on loopback ports, stopped when the test ends.
+func newLoop(t testing.TB, tune func(*loop.Config)) *loop.Server {
 	t.Helper()
 	cfg := loop.DefaultConfig()
 	cfg.Listen, cfg.Admin = "127.0.0.1:0", "127.0.0.1:0"
@@ -38,20 +36,58 @@ func start(t *testing.T, tune func(*loop.Config)) (*loop.Server, string) {
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(web.Handler(srv, zerolog.Nop()))
 	t.Cleanup(func() {
-		hs.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		if err := srv.Stop(ctx); err != nil {
 			t.Errorf("stop: %v", err)
 		}
 	})
-	return srv, hs.URL
+	return srv
+}
+
+// serveWeb serves srv's HTTP API on ln until the test ends (before the loop
+// stops) and returns its base URL.
+func serveWeb(t testing.TB, srv *loop.Server, opts web.Options, ln net.Listener) string {
+	t.Helper()
+	hs, err := web.NewServer(srv, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	t.Cleanup(func() {
+		_ = hs.Close()
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	scheme := "http://"
+	if opts.CertFile != "" {
+		scheme = "https://"
+	}
+	return scheme + ln.Addr().String()
+}
+
+// startWeb runs a loop server and its HTTP server on loopback ports.
+func startWeb(t testing.TB, tune func(*loop.Config), opts web.Options) (*loop.Server, string) {
+	t.Helper()
+	srv := newLoop(t, tune)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, serveWeb(t, srv, opts, ln)
+}
+
+// start runs a server on loopback ports with the HTTP server's defaults.
+func start(t testing.TB, tune func(*loop.Config)) (*loop.Server, string) {
+	t.Helper()
+	return startWeb(t, tune, web.Options{})
 }
 
 // client connects to the data port and identifies as name.
-func client(t *testing.T, srv *loop.Server, name string) net.Conn {
+func client(t testing.TB, srv *loop.Server, name string) net.Conn {
 	t.Helper()
 	c, err := net.Dial("tcp", srv.DataAddr().String())
 	if err != nil {
@@ -62,7 +98,7 @@ func client(t *testing.T, srv *loop.Server, name string) net.Conn {
 	return c
 }
 
-func send(t *testing.T, c net.Conn, s string) {
+func send(t testing.TB, c net.Conn, s string) {
 	t.Helper()
 	if _, err := io.WriteString(c, s); err != nil {
 		t.Fatal(err)
@@ -70,7 +106,7 @@ func send(t *testing.T, c net.Conn, s string) {
 }
 
 // eventually polls cond until it holds or five seconds pass.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {
@@ -83,16 +119,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
-	r, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Body.Close()
-	b, err := io.ReadAll(r.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r.StatusCode, string(b)
+	return getWith(t, http.DefaultClient, url)
 }
 
 func TestRoutes(t *testing.T) {
@@ -101,15 +128,15 @@ func TestRoutes(t *testing.T) {
 	send(t, bob, "LOG one\nLOG two\nSET temp 21 C\nSET mode auto\nFOO\n")
 	client(t, srv, "alice")
 	eventually(t, "bob's lines and alice", func() bool {
-		c, err := srv.ClientInfo("bob")
-		names, _ := srv.ClientNames()
+		c, err := srv.ClientInfo(context.Background(), "bob")
+		names, _ := srv.ClientNames(context.Background())
 		return err == nil && c.Errors == 1 && len(names) == 2
 	})
-	st, err := srv.ClientInfo("bob")
+	st, err := srv.ClientInfo(context.Background(), "bob")
 	if err != nil {
 		t.Fatal(err)
 	}
-	log, _ := srv.Log("bob", -1)
+	log, _ := srv.Log(context.Background(), "bob", loop.Query{})
 	ts0, _ := log.At(0)
 	ts1, _ := log.At(1)
 
@@ -119,7 +146,7 @@ func TestRoutes(t *testing.T) {
 		want   string // JSON, compared structurally; "" means check only status
 	}{
 		{"/healthz", 200, ""},
-		{"/api/clients/bob", 200, fmt.Sprintf(`{"name":"bob","connectedAt":%d,"addr":%q,"entries":2,"keys":2,"lines":2,"bytes":%d,"truncated":0,"errors":1,"lastError":"unknown command \"FOO\""}`, st.ConnectedAt, st.Addr, st.Bytes)},
+		{"/api/clients/bob", 200, fmt.Sprintf(`{"name":"bob","connectedAt":%d,"addr":%q,"entries":2,"keys":2,"lines":2,"bytes":%d,"truncated":0,"errors":1,"lastError":"unknown command \"FOO\"","status":"connected","closedAt":0,"closeReason":"","reconnects":0}`, st.ConnectedAt, st.Addr, st.Bytes)},
 		{"/api/clients/bob/log", 200, fmt.Sprintf(`[[%d,"one"],[%d,"two"]]`, ts0, ts1)},
 		{"/api/clients/bob/log?n=1", 200, fmt.Sprintf(`[[%d,"two"]]`, ts1)},
 		{"/api/clients/bob/log?n=0", 200, `[]`},
@@ -189,7 +216,7 @@ func TestMetricsMatchStats(t *testing.T) {
 	srv, url := start(t, nil)
 	c := client(t, srv, "bob")
 	send(t, c, "LOG a\nLOG b\nBAD\n")
-	eventually(t, "lines", func() bool { s, _ := srv.Stats(); return s.LinesTotal == 2 && s.ErrorsTotal == 1 })
+	eventually(t, "lines", func() bool { s, _ := srv.Stats(context.Background()); return s.LinesTotal == 2 && s.ErrorsTotal == 1 })
 
 	_, body := get(t, url+"/metrics")
 	parser := expfmt.NewTextParser(model.UTF8Validation)
@@ -197,7 +224,7 @@ func TestMetricsMatchStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := srv.Stats()
+	st, err := srv.Stats(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,13 +292,29 @@ func TestWebSocketStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ws.CloseNow()
-	eventually(t, "watcher registered", func() bool { s, _ := srv.Stats(); return s.Watchers == 1 })
+	checkBobEvents(t, srv, func() ([]byte, error) {
+		typ, msg, err := ws.Read(ctx)
+		if err == nil && typ != websocket.MessageText {
+			t.Errorf("message type %v", typ)
+		}
+		return msg, err
+	})
+}
 
+// checkBobEvents waits for one watcher, makes a client alice (whose events
+// the watcher must not get) and a client bob that logs, sets and leaves, and
+// checks that next returns bob's four events, in JSON, in order.
+func checkBobEvents(t *testing.T, srv *loop.Server, next func() ([]byte, error)) {
+	t.Helper()
+	eventually(t, "watcher registered", func() bool { s, _ := srv.Stats(context.Background()); return s.Watchers == 1 })
 	other := client(t, srv, "alice") // filtered out
 	send(t, other, "LOG not for bob\n")
 	bob := client(t, srv, "bob")
 	send(t, bob, "LOG hello \xffworld\nSET temp 21 C\n")
-	eventually(t, "bob's set", func() bool { kv, err := srv.ClientState("bob"); return err == nil && kv["temp"] != "" })
+	eventually(t, "bob's set", func() bool {
+		kv, err := srv.ClientState(context.Background(), "bob")
+		return err == nil && kv["temp"] != ""
+	})
 	bob.Close()
 
 	want := []map[string]any{
@@ -281,12 +324,9 @@ func TestWebSocketStream(t *testing.T) {
 		{"event": "close", "client": "bob"},
 	}
 	for i, w := range want {
-		typ, msg, err := ws.Read(ctx)
+		msg, err := next()
 		if err != nil {
 			t.Fatalf("event %d: %v", i, err)
-		}
-		if typ != websocket.MessageText {
-			t.Errorf("event %d: message type %v", i, typ)
 		}
 		var got map[string]any
 		if err := json.Unmarshal(msg, &got); err != nil {
@@ -303,24 +343,17 @@ func TestWebSocketStream(t *testing.T) {
 	}
 }
 
-// A WebSocket reader that never reads is dropped once it owes watch-buffer,
-// while the data clients go on and the server keeps answering.
-func TestWebSocketSlowConsumerDropped(t *testing.T) {
-	srv, url := start(t, func(c *loop.Config) { c.WatchBuffer = 64 << 10 })
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	ws, _, err := websocket.Dial(ctx, wsURL(url, ""), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.CloseNow()
-	eventually(t, "watcher registered", func() bool { s, _ := srv.Stats(); return s.Watchers == 1 })
-
+// floodUntilDropped waits for one watcher, then logs 1000-byte lines from a
+// client until the loop drops a watcher, and waits until every line sent is
+// stored: the data client goes on while the watcher is dropped.
+func floodUntilDropped(t *testing.T, srv *loop.Server) {
+	t.Helper()
+	eventually(t, "watcher registered", func() bool { s, _ := srv.Stats(context.Background()); return s.Watchers == 1 })
 	c := client(t, srv, "noisy")
 	line := "LOG " + strings.Repeat("x", 1000) + "\n"
 	w := bufio.NewWriter(c)
 	sent := 0
-	for s, _ := srv.Stats(); s.WatchersDroppedTotal == 0; s, _ = srv.Stats() {
+	for s, _ := srv.Stats(context.Background()); s.WatchersDroppedTotal == 0; s, _ = srv.Stats(context.Background()) {
 		if sent > 200_000 {
 			t.Fatal("watcher never dropped")
 		}
@@ -332,10 +365,24 @@ func TestWebSocketSlowConsumerDropped(t *testing.T) {
 		}
 		sent += 1000
 	}
-	eventually(t, "all lines stored", func() bool { s, _ := srv.Stats(); return s.LinesTotal == uint64(sent) })
-	if s, _ := srv.Stats(); s.Watchers != 0 {
+	eventually(t, "all lines stored", func() bool { s, _ := srv.Stats(context.Background()); return s.LinesTotal == uint64(sent) })
+	if s, _ := srv.Stats(context.Background()); s.Watchers != 0 {
 		t.Errorf("watchers = %d after the drop", s.Watchers)
 	}
+}
+
+// A WebSocket reader that never reads is dropped once it owes watch-buffer,
+// while the data clients go on and the server keeps answering.
+func TestWebSocketSlowConsumerDropped(t *testing.T) {
+	srv, url := start(t, func(c *loop.Config) { c.WatchBuffer = 64 << 10 })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, wsURL(url, ""), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	floodUntilDropped(t, srv)
 	// Reading now drains what was in flight, then meets the close frame.
 	for {
 		_, _, err := ws.Read(ctx)
