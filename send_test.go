@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/logatron/logatron/loop"
-	"github.com/logatron/logatron/query"
 )
 
 // `logatron send` against a real server started in this process: runSend is
@@ -84,14 +83,15 @@ func (r *sendRun) end(t *testing.T) int {
 }
 
 // storedLog polls srv until it has counted lines protocol lines (LOG and
-// CONT) from name, so that its entries are whole, and returns them.
+// CONT) from name, so that its entries are whole, and returns them (at
+// once, with lines 0).
 func storedLog(t *testing.T, srv *loop.Server, name string, lines int) []string {
 	t.Helper()
 	deadline := time.Now().Add(sendWait)
 	for {
-		info, err := srv.ClientInfo(name)
+		info, err := srv.ClientInfo(context.Background(), name)
 		if err == nil && info.Lines >= uint64(lines) {
-			es, err := srv.ClientLog(name)
+			es, err := srv.ClientLog(context.Background(), name, loop.Query{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -183,11 +183,11 @@ func TestSend(t *testing.T) {
 			r := startSend(append([]string{"-addr", addr, "-name", name, "-set", "k=v w", "-set", "app_version=1"}, tc.flags...)...)
 			r.write(t, tc.input)
 			sameLog(t, storedLog(t, srv, name, tc.lines), tc.want)
-			info, err := srv.ClientInfo(name)
+			info, err := srv.ClientInfo(context.Background(), name)
 			if err != nil {
 				t.Fatal(err)
 			}
-			st, err := srv.ClientState(name)
+			st, err := srv.ClientState(context.Background(), name)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -203,30 +203,15 @@ func TestSend(t *testing.T) {
 }
 
 // TestSendFinalLine: a last line without a newline is sent when the input
-// ends, and send exits 0 only once the server has it. (The server forgets a
-// client when it goes, so its LOG events are what is checked.)
+// ends, and send exits 0 only once the server has read everything: the
+// (retained) client's log is complete at once.
 func TestSendFinalLine(t *testing.T) {
 	srv := sendServer(t, "127.0.0.1:0")
-	sub, err := srv.Subscribe(16, "final")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var stderr rawLog
-	if code := runSend([]string{"-addr", srv.DataAddr().String(), "-name", "final"}, strings.NewReader("a\r\nlast"), &stderr); code != 0 {
+	if code := runSend([]string{"-addr", srv.DataAddr().String(), "-name", "final"}, strings.NewReader("a\r\n\tb\nlast"), &stderr); code != 0 {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr.String())
 	}
-	var got []string
-	for len(got) < 2 {
-		select {
-		case ev := <-sub.C: // already there: send exited after the server read everything
-			if ev.Kind == query.EventLog {
-				got = append(got, ev.Message)
-			}
-		default:
-			t.Fatalf("LOG events when send exited: %q, want [a last]", got)
-		}
-	}
-	sameLog(t, got, []string{"a", "last"})
+	sameLog(t, storedLog(t, srv, "final", 0), []string{"a\nb", "last"})
 }
 
 // TestSendReconnect: send starts before the server, and goes on across a
@@ -264,7 +249,7 @@ func TestSendReconnect(t *testing.T) {
 func checkPhoenix(t *testing.T, srv *loop.Server, want ...string) {
 	t.Helper()
 	sameLog(t, storedLog(t, srv, "phoenix", len(want)), want)
-	if st, _ := srv.ClientState("phoenix"); st["role"] != "worker" {
+	if st, _ := srv.ClientState(context.Background(), "phoenix"); st["role"] != "worker" {
 		t.Fatalf("state %v, want role=worker", st)
 	}
 }
@@ -320,38 +305,27 @@ func TestSendPanicPipe(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 
+	// The pipeline a user would write, with tee keeping a copy of the
+	// panic for the comparison.
 	srv := sendServer(t, "127.0.0.1:0")
-	send := exec.Command(bin, "send", "-addr", srv.DataAddr().String(), "-name", "gopanic", "-multiline", goPanics)
-	sendIn, err := send.StdinPipe()
+	tee := filepath.Join(dir, "stderr.txt")
+	sh := exec.Command("sh", "-c", `"$0" 2>&1 | tee "$1" | "$2" send -addr "$3" -name gopanic -multiline "$4"`,
+		prog, tee, bin, srv.DataAddr().String(), goPanics)
+	if out, err := sh.CombinedOutput(); err != nil || len(out) != 0 {
+		t.Fatalf("pipeline: %v, output:\n%s", err, out)
+	}
+	trace, err := os.ReadFile(tee)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sendErr rawLog
-	send.Stderr = &sendErr
-	if err := send.Start(); err != nil {
-		t.Fatal(err)
+	if !strings.HasPrefix(string(trace), "panic: boom\n\ngoroutine 1") || strings.Count(string(trace), "\n") < 10 {
+		t.Fatalf("the program's output is not a Go panic:\n%s", trace)
 	}
-	defer send.Process.Kill()
-
-	// The panic goes through this test on its way (to be kept for the
-	// comparison) and send's input stays open until the entry is checked:
-	// the server keeps a client's entries only while it is connected.
-	var trace bytes.Buffer
-	p := exec.Command(prog)
-	p.Stderr = io.MultiWriter(sendIn, &trace)
-	if err := p.Run(); err == nil {
-		t.Fatal("the panicking program exited 0")
-	}
-	if !strings.HasPrefix(trace.String(), "panic: boom\n\ngoroutine 1") || strings.Count(trace.String(), "\n") < 10 {
-		t.Fatalf("the program's stderr is not a Go panic:\n%s", trace.String())
-	}
-	lines := strings.Split(strings.TrimSuffix(trace.String(), "\n"), "\n")
+	lines := strings.Split(strings.TrimSuffix(string(trace), "\n"), "\n")
 	for i, l := range lines {
 		lines[i] = strings.Trim(l, " \t")
 	}
+	// send exited 0, so the server has read it all (and keeps the client
+	// after its connection ended).
 	sameLog(t, storedLog(t, srv, "gopanic", len(lines)), []string{strings.Join(lines, "\n")})
-	sendIn.Close()
-	if err := send.Wait(); err != nil {
-		t.Fatalf("logatron send: %v; stderr:\n%s", err, sendErr.String())
-	}
 }

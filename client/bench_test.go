@@ -53,7 +53,7 @@ func BenchmarkLog(b *testing.B) {
 // server's count is checked.
 func BenchmarkEndToEnd(b *testing.B) {
 	srv := benchServer(b)
-	before, err := srv.Stats()
+	before, err := srv.Stats(context.Background())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.StopTimer()
-	after, err := srv.Stats()
+	after, err := srv.Stats(context.Background())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -120,7 +120,7 @@ func TestText(t *testing.T) {
 			c.Log("end")
 			got := messages(t, srv, name, 2)
 			equal(t, "log", got, []string{tc.want, "end"})
-			info, err := srv.ClientInfo(name)
+			info, err := srv.ClientInfo(context.Background(), name)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -164,7 +164,7 @@ func TestPanic(t *testing.T) {
 	got := messages(t, srv, "panicky", 2)
 	want := serverForm(trace)
 	equal(t, "log", got, []string{want, "after"})
-	info, err := srv.ClientInfo("panicky")
+	info, err := srv.ClientInfo(context.Background(), "panicky")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func TestRestartWhileLogging(t *testing.T) {
 		}
 	}()
 	waitFor(t, "the first server to get 10000 entries", func() bool {
-		info, err := srv.ClientInfo("busy")
+		info, err := srv.ClientInfo(context.Background(), "busy")
 		return err == nil && info.Lines >= 10000
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -296,7 +296,7 @@ func TestRestartWhileLogging(t *testing.T) {
 	})
 	srv2 := startServer(t, addr)
 	waitFor(t, "the second server to get 10000 entries", func() bool {
-		info, err := srv2.ClientInfo("busy")
+		info, err := srv2.ClientInfo(context.Background(), "busy")
 		return err == nil && info.Lines >= 10000
 	})
 	close(stopLogging)
@@ -343,7 +343,7 @@ func TestRestartWhileLogging(t *testing.T) {
 // collect gathers name's LOG events from srv (which keeps nothing of a
 // client once it has gone) until srv has stopped; call the result then.
 func collect(t *testing.T, srv *loop.Server, name string) func() []string {
-	sub, err := srv.Subscribe(1<<16, name)
+	sub, err := srv.Subscribe(context.Background(), 1<<16, loop.WatchQuery{Clients: []string{name}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -407,7 +407,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // TestServerRefuses: the server's ERR reason reaches the error handler as a
-// *ServerError, and the client keeps trying until the name is free.
+// *ServerError, and the client keeps trying until the name is free; what it
+// wrote on the refused connection is sent again.
 func TestServerRefuses(t *testing.T) {
 	srv := startServer(t, "127.0.0.1:0")
 	addr := srv.DataAddr().String()
@@ -426,7 +427,8 @@ func TestServerRefuses(t *testing.T) {
 		t.Fatalf("error %v, want a *ServerError with reason %q", err, "name in use: taken")
 	}
 	holder.Close()
-	equal(t, "log", messages(t, srv, "taken", 1), []string{"mine"})
+	// The server kept the client when the holder went; this one resumes it.
+	equal(t, "log", messages(t, srv, "taken", 2), []string{"held", "mine"})
 }
 
 // silentServer accepts connections and reads nothing, or reads everything
@@ -559,12 +561,16 @@ func TestClose(t *testing.T) {
 			t.Fatal(err)
 		}
 		// No wait: Close returned, so the server has counted every line.
-		st, err := srv.Stats()
+		st, err := srv.Stats(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
 		if st.LinesTotal != n {
 			t.Fatalf("server counted %d lines when Close returned, want %d", st.LinesTotal, n)
+		}
+		es, err := srv.ClientLog(context.Background(), "closer", loop.Query{Last: 1})
+		if err != nil || len(es) != 1 || es[0].Message != fmt.Sprintf("entry %d", n-1) {
+			t.Fatalf("the closed client's last entry: %v, %v; want entry %d", es, err, n-1)
 		}
 		if err := c.Close(ctx); err != nil {
 			t.Fatalf("second Close = %v, want the first's nil", err)
@@ -613,7 +619,11 @@ func TestQueueDrops(t *testing.T) {
 		t.Fatalf("Dropped() = %d, want 3", d)
 	}
 	srv := startServer(t, addr)
-	equal(t, "log", untilEnd(t, c, srv, "dropper"), []string{"entry 2", "entry 3", "entry 4\n4 continued"})
+	waitFor(t, "4 lines (LOG, LOG, LOG and CONT)", func() bool {
+		info, err := srv.ClientInfo(context.Background(), "dropper")
+		return err == nil && info.Lines >= 4
+	})
+	equal(t, "log", messages(t, srv, "dropper", 3), []string{"entry 2", "entry 3", "entry 4\n4 continued"})
 	st := waitState(t, srv, "dropper", "second", "2")
 	if st["first"] != "1" {
 		t.Fatalf("state %v: the dropped SET first=1 is missing", st)
@@ -700,11 +710,11 @@ func TestNameCharacters(t *testing.T) {
 // client that never sent, rather than passing vacuously.
 func TestNoSuchClientIsAnError(t *testing.T) {
 	srv := startServer(t, "127.0.0.1:0")
-	if _, err := srv.ClientLog("nobody"); err == nil {
+	if _, err := srv.ClientLog(context.Background(), "nobody", loop.Query{}); err == nil {
 		t.Fatal("ClientLog of an unknown client succeeded")
 	}
 	var nsc *loop.NoSuchClientError
-	if _, err := srv.ClientLog("nobody"); !errors.As(err, &nsc) {
+	if _, err := srv.ClientLog(context.Background(), "nobody", loop.Query{}); !errors.As(err, &nsc) {
 		t.Fatalf("ClientLog error %v, want *loop.NoSuchClientError", err)
 	}
 }

@@ -28,12 +28,11 @@ func exampleServer() *loop.Server {
 }
 
 // printLog waits until the server holds n entries of client name and
-// prints them. (The client is still connected: the server keeps a
-// client's entries while it is.)
+// prints them.
 func printLog(srv *loop.Server, name string, n int) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		es, _ := srv.ClientLog(name)
+		es, _ := srv.ClientLog(context.Background(), name, loop.Query{})
 		if len(es) >= n || time.Now().After(deadline) {
 			for _, e := range es {
 				fmt.Printf("%q\n", e.Message)
@@ -62,14 +61,14 @@ func Example() {
 	c.Log("panic: boom\n\ngoroutine 1 [running]:\nmain.main()\n\t/app/main.go:12 +0x1d") // one entry
 	c.Log("restarting")
 
-	printLog(srv, "worker_1", 4)
-	state, _ := srv.ClientState("worker_1")
-	fmt.Println(state)
-
-	// Close sends what is still queued and returns once the server has read it.
+	// Close sends what is still queued and returns once the server has
+	// read it; the server keeps a client that has gone (-retain).
 	if err := c.Close(ctx); err != nil {
 		log.Fatal(err)
 	}
+	printLog(srv, "worker_1", 4)
+	state, _ := srv.ClientState(context.Background(), "worker_1")
+	fmt.Println(state)
 	// Output:
 	// "starting"
 	// "listening on port 8080"

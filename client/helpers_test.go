@@ -79,7 +79,7 @@ func messages(t testing.TB, srv *loop.Server, name string, n int) []string {
 	t.Helper()
 	deadline := time.Now().Add(waitLimit)
 	for {
-		es, err := srv.ClientLog(name)
+		es, err := srv.ClientLog(context.Background(), name, loop.Query{})
 		var nsc *loop.NoSuchClientError
 		if err != nil && !errors.As(err, &nsc) {
 			t.Fatal(err)
@@ -103,7 +103,7 @@ func waitState(t testing.TB, srv *loop.Server, name, key, value string) map[stri
 	t.Helper()
 	deadline := time.Now().Add(waitLimit)
 	for {
-		st, _ := srv.ClientState(name)
+		st, _ := srv.ClientState(context.Background(), name)
 		if st[key] == value {
 			return st
 		}
