@@ -147,6 +147,9 @@ func (s *sender) loop() error {
 				return nil // closing, nothing left, no connection to end
 			}
 			if err := s.connect(); err != nil {
+				if c.ctx.Err() != nil {
+					return errAborted // the abort ended the attempt: not a failure to report
+				}
 				c.report(err)
 				if !s.pause() {
 					return errAborted
