@@ -13,6 +13,7 @@ import (
 	stdlog "log"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
@@ -27,6 +28,8 @@ import (
 
 	"github.com/logatron/logatron/bench"
 	"github.com/logatron/logatron/loop"
+	"github.com/logatron/logatron/query"
+	"github.com/logatron/logatron/store"
 	"github.com/logatron/logatron/web"
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
@@ -110,6 +113,15 @@ func run(args []string, stderr io.Writer) int {
 	fs.StringVar(&cfg.AdminToken, "admin-token", "", "token that admin connections (AUTH <token>) and HTTP requests (Authorization: Bearer) must give; set it as $LOGATRON_ADMIN_TOKEN to keep it out of the process list")
 	fs.DurationVar(&cfg.Retain, "retain", cfg.Retain, "keep a client whose connection ended this long (0: remove it at once)")
 	fs.IntVar(&cfg.RetainMax, "retain-max", cfg.RetainMax, "closed clients kept at most (the oldest closed goes first)")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "close an admin connection that sends nothing this long and does not watch (0: never)")
+	allow := fs.String("allow", "", "data peers allowed, as `cidrs` (10.0.0.0/8,127.0.0.1/32); others get ERR not allowed (default: every address)")
+	fs.IntVar(&cfg.MaxPerIP, "max-per-ip", 0, "open data connections from one address (0: no limit)")
+	tokens := fs.String("tokens", "", "a `file` of lines \"<name-glob> <token>\": an IAM must carry the token of a rule matching its name")
+	proxyProto := fs.Bool("proxy-protocol", false, "data connections from -proxy-from start with a PROXY protocol v1 or v2 header (a TLS terminator in front)")
+	proxyFrom := fs.String("proxy-from", "", "`cidrs` of the proxies whose connections carry a PROXY header (with -proxy-protocol)")
+	var maxMemory size
+	fs.Var(&maxMemory, "max-memory", "ring and state bytes (a `size`) that clients can make the server hold; past it closed clients are forgotten, then the largest clients' oldest entries evicted (0: 75% of the cgroup's or the machine's memory)")
+	fs.Var((*size)(&cfg.MaxStateBytes), "max-state-bytes", "one client's keys and values (a `size`); a SET past it is an error")
 	fs.DurationVar(&cfg.IdentTimeout, "ident-timeout", cfg.IdentTimeout, "time a new connection has to send IAM")
 	fs.Var((*size)(&cfg.WatchBuffer), "watch-buffer", "unsent bytes (a `size`) a watcher may owe before it is disconnected")
 	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "longest an admin or watch client may leave a reply unread before it is disconnected")
@@ -178,6 +190,36 @@ func run(args []string, stderr io.Writer) int {
 	// connection (gnet's and the responder's), one per HTTP connection, and
 	// the process's own (listeners, epoll, log, runtime).
 	cfg.Reserve = 2*cfg.MaxAdmin + *maxHTTP + 64
+	if maxMemory > 0 {
+		cfg.MaxMemory = int64(maxMemory)
+	}
+	if cfg.Allow, err = parsePrefixes(*allow); err != nil {
+		fmt.Fprintln(stderr, "logatron: -allow:", err)
+		return 2
+	}
+	if *proxyProto {
+		if cfg.ProxyFrom, err = parsePrefixes(*proxyFrom); err != nil || len(cfg.ProxyFrom) == 0 {
+			fmt.Fprintln(stderr, "logatron: -proxy-protocol needs -proxy-from <cidr>[,<cidr>...] naming the proxies", err)
+			return 2
+		}
+	}
+	if *tokens != "" {
+		f, err := os.Open(*tokens)
+		if err == nil {
+			cfg.Tokens, err = store.ParseTokens(f)
+			f.Close()
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "logatron: -tokens:", err)
+			return 2
+		}
+	}
+	// The Go runtime's soft limit follows the budget, with room for what
+	// the store does not count (connections, buffers, replies in flight).
+	if cfg.MaxMemory > 0 {
+		debug.SetMemoryLimit(cfg.MaxMemory + cfg.MaxMemory/4 + 64<<20)
+	}
+	cfg.StatsHook = func(st *query.Stats) { st.LogDroppedTotal = logs.Dropped() }
 	srv, err := loop.New(cfg)
 	if err != nil {
 		log.Error().Err(err).Msg("bad configuration")
@@ -641,4 +683,25 @@ func trimMemory(done <-chan struct{}, every time.Duration, log zerolog.Logger) {
 			log.Debug().Uint64("reclaimable", reclaimable).Uint64("live", live).Dur("took", time.Since(start)).Msg("returned free heap to the OS")
 		}
 	}
+}
+
+// parsePrefixes reads a comma-separated list of CIDRs; a plain address is
+// the prefix of that one address.
+func parsePrefixes(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for f := range strings.SplitSeq(v, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil {
+				return nil, fmt.Errorf("%q is not a CIDR or an address", f)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

@@ -121,6 +121,7 @@ func (s *Server) closeAdmin(a *adminConn) {
 		st.Stop(false)
 	}
 	a.r.loopClosed = true
+	a.r.ended()
 	a.r.finish("")
 	if a.r.s.stopping.Load() {
 		// Shutdown must end within a second: do not wait on a client that does not read.
@@ -149,8 +150,11 @@ type responder struct {
 
 	stream     atomic.Pointer[store.Stream] // set on the loop by WATCH
 	authed     bool                         // responder-owned: AUTH succeeded
-	loopClosed bool                         // loop-owned: gnet has closed its side
-	format     atomic.Uint32                // query.Format; set by FORMAT on either side, never both at once
+	closed     chan struct{}                // closed once the connection has ended (see ended)
+	endOnce    sync.Once
+	idleReset  func()        // responder-owned: restarts the idle timer
+	loopClosed bool          // loop-owned: gnet has closed its side
+	format     atomic.Uint32 // query.Format; set by FORMAT on either side, never both at once
 }
 
 // item is one thing owed to the client: a request to answer.
@@ -159,7 +163,7 @@ type item struct {
 }
 
 func newResponder(s *Server, gc gnet.Conn, nc net.Conn) *responder {
-	r := &responder{s: s, gc: gc, nc: nc, wake: make(chan struct{}, 1)}
+	r := &responder{s: s, gc: gc, nc: nc, wake: make(chan struct{}, 1), closed: make(chan struct{})}
 	if a := gc.RemoteAddr(); a != nil {
 		r.addr = a.String()
 	}
@@ -187,6 +191,10 @@ func (r *responder) pushRequest(line []byte) bool {
 	return true
 }
 
+// ended tells a reply in progress that streams (CLUSTER WATCH) that the
+// connection is gone.
+func (r *responder) ended() { r.endOnce.Do(func() { close(r.closed) }) }
+
 // finish says no more requests will come; reason, when set, is sent as an
 // ERR line after the replies already owed.
 func (r *responder) finish(reason string) {
@@ -211,6 +219,7 @@ func (r *responder) abort() {
 	}
 	_ = r.nc.Close() // unblocks a write in progress
 	_ = r.gc.Close()
+	r.ended()
 	r.signal()
 }
 
@@ -224,6 +233,15 @@ func (r *responder) run() {
 		r.s.post(func() { r.s.admins-- })
 	}()
 	var spare []byte
+	// An admin connection that sends nothing for idle-timeout, and does not
+	// watch, is closed, so idle connections cannot lock operators out.
+	var idle <-chan time.Time
+	if d := r.s.cfg.IdleTimeout; d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		idle = t.C
+		r.idleReset = func() { t.Reset(d) }
+	}
 	for {
 		if st := r.stream.Load(); st != nil {
 			out, err := st.Take(spare)
@@ -251,6 +269,9 @@ func (r *responder) run() {
 			r.reqBytes -= len(it.line)
 			r.busy = true
 			r.mu.Unlock()
+			if r.idleReset != nil {
+				r.idleReset()
+			}
 			ok := r.answer(it.line)
 			r.mu.Lock()
 			r.busy = false
@@ -268,7 +289,17 @@ func (r *responder) run() {
 			return
 		}
 		r.mu.Unlock()
-		<-r.wake
+		select {
+		case <-r.wake:
+		case <-idle:
+			if r.stream.Load() == nil {
+				r.s.log.Debug().Str("addr", r.addr).Msg("admin connection idle: closed")
+				_ = r.write(query.AppendError(nil, query.Format(r.format.Load()), "idle timeout"))
+				_ = r.gc.Close()
+				r.ended()
+				return
+			}
+		}
 	}
 }
 
@@ -392,7 +423,16 @@ func (r *responder) reply(req *codec.Request) bool {
 		return err == nil
 	}
 	if req.Cluster {
-		return fail(errors.New("cluster not enabled: start logatron with -nats"))
+		if s.cfg.Cluster == nil {
+			return fail(errors.New("cluster not enabled: start logatron with -nats"))
+		}
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() { // a CLUSTER WATCH streams until the connection ends
+			<-r.closed
+			cancel()
+		}()
+		return s.cfg.Cluster(ctx, f, req.Inner, writerFunc(r.write)) == nil
 	}
 
 	switch req.Cmd {

@@ -16,6 +16,8 @@ import (
 	"context"
 	"regexp"
 	"runtime/metrics"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/logatron/logatron/query"
@@ -332,6 +334,10 @@ func (s *Server) Stats(ctx context.Context) (query.Stats, error) {
 			WatchersDroppedTotal: s.st.Watch.Dropped(),
 			ClosedClients:        s.st.Closed(),
 			ForgottenTotal:       t.Forgotten,
+			StoreBytes:           uint64(s.st.Bytes()),
+			MaxMemory:            uint64(max(s.cfg.MaxMemory, 0)),
+			EvictedTotal:         t.Evicted,
+			SetsTotal:            t.Sets,
 		}
 	})
 	if err != nil {
@@ -339,6 +345,9 @@ func (s *Server) Stats(ctx context.Context) (query.Stats, error) {
 	}
 	st.UptimeS = int64(time.Since(s.started).Seconds())
 	st.HeapBytes, st.GCCPUFraction = runtimeFigures()
+	if s.cfg.StatsHook != nil {
+		s.cfg.StatsHook(&st)
+	}
 	return st, nil
 }
 
@@ -415,4 +424,35 @@ func (s *Server) Forget(ctx context.Context, name string) error {
 		err = &ClientConnectedError{Name: name}
 	}
 	return err
+}
+
+// RejectReasons are the label values of the rejections-by-reason metric:
+// the fatal ERR reasons, without a name ("name in use: x" is "name in use").
+var RejectReasons = []string{"expected IAM", "invalid name", "not authorized", "not allowed",
+	"name in use", "too many clients", "identify timeout", "line too long"}
+
+// Metrics are the counters that Prometheus shows beside STATS.
+type Metrics struct {
+	RejectedBy []uint64 // in RejectReasons order
+	Closes     store.Closes
+}
+
+// Metrics copies the counters by reason and the connection durations.
+func (s *Server) Metrics(ctx context.Context) (Metrics, error) {
+	var m Metrics
+	err := s.onLoop(ctx, func() {
+		m.RejectedBy = slices.Clone(s.rejectedBy[:])
+		m.Closes = s.st.Closes()
+	})
+	return m, err
+}
+
+// countReject counts a rejection under its reason's kind.
+func (s *Server) countReject(reason string) {
+	for i, r := range RejectReasons {
+		if strings.HasPrefix(reason, r) {
+			s.rejectedBy[i]++
+			return
+		}
+	}
 }

@@ -3,8 +3,10 @@ package loop
 import (
 	"errors"
 	"io"
+	"net/netip"
 	"time"
 
+	"github.com/logatron/logatron/codec"
 	"github.com/logatron/logatron/store"
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
@@ -18,25 +20,104 @@ type dataConn struct {
 	opened time.Duration // Server.since at accept: the identify deadline counts from here
 	closed bool
 	reason string // why we close it, when we do: a fatal ERR ("error: <text>") or "replaced"
+	// proxy: the connection must start with a PROXY protocol header, held
+	// in hdr until it is whole (at most codec.MaxProxyHeaderLen bytes).
+	proxy bool
+	hdr   []byte
+	ip    netip.Addr // counted in perIP under this address; invalid: not counted
 }
 
 func (s *Server) openData(c gnet.Conn) gnet.Action {
+	peer := store.PeerOf(c.RemoteAddr())
 	if s.conns >= s.cfg.MaxClients {
-		return s.refuse(c, store.PeerOf(c.RemoteAddr()), "too many clients")
+		return s.refuse(c, peer, "too many clients")
+	}
+	d := &dataConn{c: c, sc: s.st.NewConn(peer), opened: s.since()}
+	d.sc.Owner = d
+	ip := peer.Addr().Addr()
+	if d.proxy = inPrefixes(s.cfg.ProxyFrom, ip); !d.proxy {
+		if reason := s.admit(d, ip); reason != "" {
+			return s.refuse(c, peer, reason)
+		}
 	}
 	s.conns++
-	d := &dataConn{c: c, sc: s.st.NewConn(store.PeerOf(c.RemoteAddr())), opened: s.since()}
 	c.SetContext(d)
 	s.unidentified = append(s.unidentified, d)
 	return gnet.None
 }
 
-// refuse ends a data connection with a fatal `ERR <reason>` line.
+// admit checks a data peer's address against -allow and -max-per-ip and
+// counts the connection under it.
+func (s *Server) admit(d *dataConn, ip netip.Addr) (reason string) {
+	if len(s.cfg.Allow) > 0 && !inPrefixes(s.cfg.Allow, ip) {
+		return "not allowed"
+	}
+	if s.cfg.MaxPerIP > 0 {
+		if s.perIP[ip] >= s.cfg.MaxPerIP {
+			return "not allowed"
+		}
+		s.perIP[ip]++
+		d.ip = ip
+	}
+	return ""
+}
+
+func inPrefixes(ps []netip.Prefix, ip netip.Addr) bool {
+	ip = ip.Unmap()
+	for _, p := range ps {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// refuse ends a data connection with a fatal `ERR <reason>` line. The log
+// line is rate-limited (logLimit).
 func (s *Server) refuse(c gnet.Conn, peer store.Peer, reason string) gnet.Action {
 	_, _ = c.Write([]byte("ERR " + reason + "\n"))
 	s.st.CountRejected()
-	s.log.Warn().Str("addr", peer.String()).Str("reason", reason).Msg("rejected connection")
+	s.countReject(reason)
+	if ok, suppressed := s.rejectLog.allow(s.since()); ok {
+		ev := s.log.Warn().Str("addr", peer.String()).Str("reason", reason)
+		if suppressed > 0 {
+			ev = ev.Uint64("not_logged", suppressed)
+		}
+		ev.Msg("rejected connection")
+	}
 	return gnet.Close
+}
+
+// proxyHeader takes the PROXY protocol header off the front of a proxied
+// connection's input: rest is what follows it, once it is whole. The
+// header's source address becomes the client's address everywhere, and
+// -allow and -max-per-ip apply to it.
+func (s *Server) proxyHeader(d *dataConn, buf []byte) (rest []byte, reason string) {
+	in := buf
+	if len(d.hdr) > 0 {
+		d.hdr = append(d.hdr, buf...)
+		in = d.hdr
+	}
+	src, n, more, err := codec.ParseProxy(in)
+	switch {
+	case err != nil:
+		s.log.Debug().Err(err).Str("addr", d.sc.Peer().String()).Msg("bad PROXY protocol header")
+		return nil, "not allowed"
+	case more:
+		if len(in) > codec.MaxProxyHeaderLen {
+			return nil, "not allowed"
+		}
+		if len(d.hdr) == 0 {
+			d.hdr = append([]byte(nil), buf...)
+		}
+		return nil, ""
+	}
+	d.proxy, d.hdr = false, nil
+	rest = in[n:]
+	if src.IsValid() {
+		d.sc.SetPeer(store.PeerOfAddrPort(netip.AddrPortFrom(src.Addr().Unmap(), src.Port())))
+	}
+	return rest, s.admit(d, d.sc.Peer().Addr().Addr())
 }
 
 // dataTraffic hands everything gnet read to the store: whole lines are
@@ -49,6 +130,15 @@ func (s *Server) dataTraffic(d *dataConn) gnet.Action {
 		return gnet.Close
 	}
 	buf, _ := d.c.Next(-1)
+	if d.proxy {
+		var reason string
+		if buf, reason = s.proxyHeader(d, buf); reason != "" {
+			return s.refuse(d.c, d.sc.Peer(), reason)
+		}
+		if d.proxy {
+			return gnet.None // the header is not whole yet
+		}
+	}
 	// One receive time per read: the lines of one read arrived together.
 	t := time.Now()
 	fatal := s.st.Ingest(&d.sc, buf, t.UnixMilli())
@@ -69,6 +159,11 @@ func (s *Server) closeData(d *dataConn, err error) {
 	}
 	d.closed = true
 	s.conns--
+	if d.ip.IsValid() {
+		if s.perIP[d.ip]--; s.perIP[d.ip] <= 0 {
+			delete(s.perIP, d.ip)
+		}
+	}
 	reason := d.reason
 	switch {
 	case s.stopping.Load():

@@ -14,13 +14,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/logatron/logatron/query"
 	"github.com/logatron/logatron/store"
 	"github.com/panjf2000/gnet/v2"
 	"github.com/rs/zerolog"
@@ -28,7 +32,7 @@ import (
 )
 
 // Version is reported by STATS.
-const Version = "0.1.0"
+const Version = "0.2.0"
 
 // Config holds a server's addresses and limits; see DefaultConfig for the
 // defaults and ../shared/SPEC.md for what each limit means to a client.
@@ -48,28 +52,49 @@ type Config struct {
 	Retain       time.Duration // how long a closed client is kept; 0 removes it at once
 	RetainMax    int           // closed clients kept at most (the oldest closed goes first)
 	AdminToken   string        // when set, admin connections must first send AUTH <token>
-	Reserve      int           // file descriptors kept back from MaxClients for admin, HTTP and the process
-	Log          zerolog.Logger
+	IdleTimeout  time.Duration // an admin connection that sends nothing this long (and does not watch) is closed; 0: never
+
+	// Who may connect, and how much they may hold (SPEC §8).
+	Allow         []netip.Prefix // data peers allowed; none: every address
+	MaxPerIP      int            // open data connections from one address; 0: no limit
+	Tokens        store.Tokens   // rules an IAM's token must satisfy; nil: tokens not used
+	ProxyFrom     []netip.Prefix // peers whose connections start with a PROXY protocol v1/v2 header
+	MaxMemory     int64          // ring and state bytes of every client; 0: no bound
+	MaxStateBytes int            // one client's keys and values; 0: no cap
+
+	// Cluster answers the admin request CLUSTER <inner> (inner is the
+	// request's text after the word) by writing the whole reply, in format
+	// f, to w; for CLUSTER WATCH it streams until ctx ends (the connection
+	// closed). nil: CLUSTER answers that the cluster is not enabled.
+	Cluster func(ctx context.Context, f query.Format, inner string, w io.Writer) error
+	// StatsHook, when set, adds figures kept outside the loop (log lines
+	// dropped, NATS events dropped, the node's name) to every STATS copy.
+	StatsHook func(*query.Stats)
+	Reserve   int // file descriptors kept back from MaxClients for admin, HTTP and the process
+	Log       zerolog.Logger
 }
 
 // DefaultConfig returns the settings of `logatron` run with no flags.
 func DefaultConfig() Config {
 	return Config{
-		Listen:       "0.0.0.0:2212",
-		Admin:        "127.0.0.1:2213",
-		Buffer:       128,
-		BufferBytes:  1 << 20,
-		MaxLine:      64 << 10,
-		MaxKeys:      1024,
-		MaxAdmin:     64,
-		IdentTimeout: 10 * time.Second,
-		WatchBuffer:  4 << 20,
-		WriteTimeout: 30 * time.Second,
-		KeepAlive:    30 * time.Second,
-		Retain:       time.Hour,
-		RetainMax:    10000,
-		Reserve:      256,
-		Log:          zerolog.Nop(),
+		Listen:        "0.0.0.0:2212",
+		Admin:         "127.0.0.1:2213",
+		Buffer:        128,
+		BufferBytes:   1 << 20,
+		MaxLine:       64 << 10,
+		MaxKeys:       1024,
+		MaxAdmin:      64,
+		IdentTimeout:  10 * time.Second,
+		WatchBuffer:   4 << 20,
+		WriteTimeout:  30 * time.Second,
+		KeepAlive:     30 * time.Second,
+		Retain:        time.Hour,
+		RetainMax:     10000,
+		IdleTimeout:   5 * time.Minute,
+		MaxMemory:     DefaultMaxMemory(),
+		MaxStateBytes: 64 << 10,
+		Reserve:       256,
+		Log:           zerolog.Nop(),
 	}
 }
 
@@ -117,6 +142,9 @@ type Server struct {
 	// identify sweep looks only at the front.
 	unidentified []*dataConn
 	unidentHead  int
+	perIP        map[netip.Addr]int // open data connections by peer address (when MaxPerIP is set)
+	rejectLog    logLimit
+	rejectedBy   [8]uint64 // by RejectReasons
 }
 
 // New checks cfg and returns a server that is not yet listening.
@@ -124,8 +152,13 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	if cfg.MaxClients == 0 {
-		cfg.MaxClients = defaultMaxClients(cfg.Reserve)
+	if limit := defaultMaxClients(cfg.Reserve); cfg.MaxClients == 0 {
+		cfg.MaxClients = limit
+	} else if cfg.MaxClients > limit {
+		// gnet v2.9.7 stops its engine on EMFILE at accept: never let it.
+		cfg.Log.Warn().Int("max_clients", cfg.MaxClients).Int("lowered_to", limit).
+			Msg("max-clients is above what the open-file limit allows (less a reserve for admin and HTTP); lowered")
+		cfg.MaxClients = limit
 	}
 	if cfg.Admin == cfg.Listen && strings.HasSuffix(cfg.Admin, ":0") {
 		// Both on port 0 of one host: gnet finds a listener by its address
@@ -143,8 +176,16 @@ func New(cfg Config) (*Server, error) {
 		Buffer: cfg.Buffer, BufferBytes: cfg.BufferBytes, MaxLine: cfg.MaxLine,
 		MaxKeys: cfg.MaxKeys, WatchBuffer: cfg.WatchBuffer, Log: cfg.Log,
 		Retain: cfg.Retain, RetainMax: cfg.RetainMax,
+		MaxMemory: cfg.MaxMemory, MaxStateBytes: cfg.MaxStateBytes, Tokens: cfg.Tokens,
 	})
 	s.apoll.ep = -1
+	s.perIP = make(map[netip.Addr]int)
+	s.st.Replaced = func(old *store.Conn) {
+		if d, ok := old.Owner.(*dataConn); ok {
+			d.reason = "replaced"
+			_ = d.c.Close()
+		}
+	}
 	return s, nil
 }
 
@@ -400,3 +441,46 @@ func (s *Server) post(fn func()) {
 // since is the monotonic time since Start, for timeouts: a step of the wall
 // clock changes timestamps, never how long a connection has waited.
 func (s *Server) since() time.Duration { return time.Since(s.started) }
+
+// DefaultMaxMemory is the default -max-memory: 75% of the memory limit of
+// the process's cgroup, or of physical memory when there is none.
+func DefaultMaxMemory() int64 {
+	limit := int64(0)
+	var si unix.Sysinfo_t
+	if unix.Sysinfo(&si) == nil {
+		limit = int64(si.Totalram) * int64(si.Unit)
+	}
+	for _, f := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		if v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && v > 0 && (limit == 0 || v < limit) {
+			limit = v
+		}
+	}
+	return limit / 4 * 3
+}
+
+// logLimit lets about ten rejection lines a second into the log, and
+// counts the rest, so that a client reconnecting in a loop cannot flood it.
+type logLimit struct {
+	window     time.Duration // start of the current second (Server.since)
+	n          int
+	suppressed uint64
+}
+
+// allow reports whether a line may be logged now; when it may, suppressed
+// is how many were not logged since the last one that was.
+func (l *logLimit) allow(now time.Duration) (ok bool, suppressed uint64) {
+	if now-l.window >= time.Second {
+		l.window, l.n = now, 0
+	}
+	if l.n >= 10 {
+		l.suppressed++
+		return false, 0
+	}
+	l.n++
+	suppressed, l.suppressed = l.suppressed, 0
+	return true, suppressed
+}

@@ -146,6 +146,7 @@ type Stats struct {
 	EvictedTotal     uint64 // entries evicted for memory
 	LogDroppedTotal  uint64 // lines of the server's own log dropped (stalled stderr)
 	NATSDroppedTotal uint64 // events not published to NATS (queue full)
+	SetsTotal        uint64 // SET lines stored since start
 
 	Node string // the node's name; a "node" line first, only when set
 }
@@ -189,6 +190,7 @@ func (s *Stats) Fields() []Field {
 		Field{Name: "evicted_total", Value: u(s.EvictedTotal), Counter: true, Numeric: true},
 		Field{Name: "log_dropped_total", Value: u(s.LogDroppedTotal), Counter: true, Numeric: true},
 		Field{Name: "nats_dropped_total", Value: u(s.NATSDroppedTotal), Counter: true, Numeric: true},
+		Field{Name: "sets_total", Value: u(s.SetsTotal), Counter: true, Numeric: true},
 	)
 }
 

@@ -196,6 +196,33 @@ func (r *Ring) Keep(spans []uint64) (first int) {
 	return first
 }
 
+// Shrink evicts the oldest entries until the newest ones that remain fit
+// in half of target bytes, then moves them into arrays sized for them, so
+// that Footprint drops to about target or less (never below the smallest
+// arrays): the memory budget's way of taking memory back from a client. It
+// returns how many entries it evicted. It allocates the smaller arrays.
+func (r *Ring) Shrink(target int) (evicted int) {
+	for r.n > 0 && r.used > target/2 {
+		r.evict()
+		evicted++
+	}
+	data := make([]byte, max(nextPow2(r.used), minDataCap))
+	if r.wrapped() {
+		k := copy(data, r.data[r.start:r.start+r.used-r.end])
+		copy(data[k:], r.data[:r.end])
+	} else {
+		copy(data, r.data[r.start:r.end])
+	}
+	meta := make([]uint64, min(max(nextPow2(r.n), minEntryCap), r.maxEntries))
+	k := copy(meta, r.meta[r.head:min(r.head+r.n, len(r.meta))])
+	copy(meta[k:], r.meta[:r.n-k])
+	if r.n == 0 {
+		data, meta = nil, nil
+	}
+	r.data, r.meta, r.head, r.start, r.end = data, meta, 0, 0, r.used
+	return evicted
+}
+
 // Newest is the length of the newest entry's message, -1 when the Ring is empty.
 func (r *Ring) Newest() int {
 	if r.n == 0 {

@@ -650,3 +650,32 @@ func TestKeep(t *testing.T) {
 		}
 	}
 }
+
+// TestShrink: the newest entries stay, in order, within half the target;
+// the arrays shrink; the ring goes on working.
+func TestShrink(t *testing.T) {
+	for _, target := range []int{0, 100, 1000, 4096, 1 << 16} {
+		c := newChecker(t, 1000, 1<<16)
+		for i := range 3000 {
+			c.push(10 + i%90)
+		}
+		before := c.r.Len()
+		evicted := c.r.Shrink(target)
+		if c.r.Len() != before-evicted || c.r.Bytes() > max(target/2, 0) {
+			t.Fatalf("target %d: %d entries, %d bytes after evicting %d of %d", target, c.r.Len(), c.r.Bytes(), evicted, before)
+		}
+		if target >= 4096 && c.r.Footprint() > target {
+			t.Fatalf("target %d: footprint %d", target, c.r.Footprint())
+		}
+		for k, e := range all(&c.r) { // still the newest pushes, in order
+			if want := len(c.pushed) - c.r.Len() + k; e.ts != int64(want) || e.msg != string(c.pushed[want]) {
+				t.Fatalf("target %d: entry %d is not push %d", target, k, want)
+			}
+		}
+		c.pushed, c.maxSize = c.pushed[:0], 0 // the checker's history starts again
+		c.r.Clear()
+		for range 500 {
+			c.push(50)
+		}
+	}
+}

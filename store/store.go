@@ -28,7 +28,14 @@ type Config struct {
 	// (the oldest closed goes first).
 	Retain    time.Duration
 	RetainMax int
-	Log       zerolog.Logger
+	// MaxMemory bounds what clients make the store hold (ring and state
+	// bytes of every client, connected and closed); 0: no bound.
+	MaxMemory int64
+	// MaxStateBytes caps one client's keys and values; 0: no cap.
+	MaxStateBytes int
+	// Tokens, when not nil, are the rules an IAM's token must satisfy.
+	Tokens Tokens
+	Log    zerolog.Logger
 }
 
 // Totals are the server-wide counters of STATS, since start.
@@ -40,6 +47,25 @@ type Totals struct {
 	Errors    uint64
 	Truncated uint64
 	Forgotten uint64 // closed clients removed: by time, count, FORGET or memory
+	Evicted   uint64 // entries evicted for memory
+	Sets      uint64 // SET lines stored
+}
+
+// CloseReasons are the kinds of close_reason, the label values of the
+// closes-by-reason metric ("error" stands for every "error: <text>").
+var CloseReasons = []string{"eof", "reset", "keepalive", "replaced", "shutdown", "error"}
+
+// DurationBuckets are the upper bounds, in seconds, of the histogram of
+// how long identified connections lasted.
+var DurationBuckets = []float64{1, 10, 60, 600, 3600, 6 * 3600, 24 * 3600, 7 * 24 * 3600}
+
+// Closes counts ended connections of identified clients: by reason (in
+// CloseReasons order) and by duration (a histogram over DurationBuckets;
+// the last count is past the last bound).
+type Closes struct {
+	ByReason  [6]uint64
+	Durations [9]uint64
+	Seconds   float64 // the sum of the durations
 }
 
 // Store is every client the server holds and the counters over them.
@@ -61,9 +87,17 @@ type Store struct {
 	oldest, newest *Client
 	closed         int
 
+	bytes  int64 // ring footprints and state bytes of every client held
+	closes Closes
+
 	// Watch is the event fan-out: admin WATCH, WebSocket and Go
 	// subscriptions.
 	Watch Hub
+
+	// Replaced, when set, is told of a connection whose client a new
+	// connection took over with the right token: the store has closed it
+	// (reason "replaced"); the caller must close its socket.
+	Replaced func(old *Conn)
 }
 
 // Client is one identified client: its ring, state and counters. It is
@@ -79,6 +113,8 @@ type Client struct {
 	truncated   uint64
 	lastError   string
 	peer        Peer
+	stateBytes  int   // keys and values, after UTF-8 repair
+	conn        *Conn // while connected
 
 	connected   bool
 	reconnects  uint64
@@ -95,10 +131,12 @@ func (cl *Client) Name() string { return cl.name }
 // once it said IAM, its client. The caller keeps one per connection and
 // passes it to Ingest and Close.
 type Conn struct {
+	Owner  any // the caller's: whatever it needs to find its connection from a Conn
 	fr     codec.Framer
 	client *Client // nil until IAM
 	early  uint64  // bytes received before IAM: added to the client's at IAM
 	peer   Peer
+	gone   bool // closed: later reads are ignored
 }
 
 // NewConn returns the state of a new data connection from peer.
@@ -111,6 +149,10 @@ func (c *Conn) Client() *Client { return c.client }
 
 // Peer is the connection's remote address.
 func (c *Conn) Peer() Peer { return c.peer }
+
+// SetPeer sets the connection's remote address, as a PROXY protocol header
+// gives it, before IAM.
+func (c *Conn) SetPeer(p Peer) { c.peer = p }
 
 // New returns an empty Store.
 func New(cfg Config) *Store {
@@ -150,6 +192,9 @@ const maxBatch = 4096
 // the connection must be closed; nothing after the offending line is
 // handled. Ingest does not allocate once the client's ring is warm.
 func (s *Store) Ingest(c *Conn, read []byte, now int64) (fatal string) {
+	if c.gone {
+		return ""
+	}
 	if cl := c.client; cl != nil {
 		cl.bytes += uint64(len(read))
 		s.tot.Bytes += uint64(len(read))
@@ -213,6 +258,7 @@ func (s *Store) flush(cl *Client, data []byte, now int64) {
 func (s *Store) store(cl *Client, data []byte, spans []uint64, long bool, ts int64) {
 	cl.lines += uint64(len(spans))
 	s.tot.Lines += uint64(len(spans))
+	fp := cl.ring.Footprint()
 	for _, x := range spans[cl.ring.Keep(spans):] {
 		off := int(x >> 32)
 		msg := data[off : off+int(uint32(x))]
@@ -233,6 +279,7 @@ func (s *Store) store(cl *Client, data []byte, spans []uint64, long bool, ts int
 		cl.ring.Push(ts, msg)
 		s.Watch.Emit(EventLog, ts, cl.name, msg, nil)
 	}
+	s.grew(cl, fp)
 }
 
 // storeOne stores a single message that was not held back.
@@ -269,7 +316,9 @@ func (s *Store) continueLog(cl *Client, text []byte, long bool, now int64) {
 		return // the entry is already as long as a message may be
 	}
 	s.cont = append(append(s.cont[:0], '\n'), text...)
+	fp := cl.ring.Footprint()
 	s.extend = cl.ring.Extend(now, s.cont, s.extend)
+	s.grew(cl, fp)
 	s.Watch.Emit(EventCont, now, cl.name, text, nil)
 }
 
@@ -278,7 +327,7 @@ func (s *Store) identify(c *Conn, line []byte, long bool, now int64) (fatal stri
 	if long {
 		return "line too long"
 	}
-	cmd, name, _, ok := codec.ParseData(line)
+	cmd, name, token, ok := codec.ParseData(line)
 	switch {
 	case cmd == codec.CmdBlank:
 		return ""
@@ -286,8 +335,20 @@ func (s *Store) identify(c *Conn, line []byte, long bool, now int64) (fatal stri
 		return "expected IAM <name>"
 	case !ok:
 		return "invalid name: use 1-64 of A-Z a-z 0-9 _ . : -"
+	case s.cfg.Tokens != nil && !s.cfg.Tokens.Allows(string(name), token):
+		return "not authorized"
 	}
 	cl := s.clients[string(name)]
+	if cl != nil && cl.connected && s.cfg.Tokens != nil {
+		// The right token takes the name over: the old connection is
+		// likely half-dead (its peer reconnected before we noticed).
+		old := cl.conn
+		s.Close(old, "replaced", now, 0, false)
+		if s.Replaced != nil {
+			s.Replaced(old)
+		}
+		cl = s.clients[string(name)] // gone if retention is off
+	}
 	switch {
 	case cl == nil:
 		cl = &Client{name: string(name), ring: ringbuf.New(s.cfg.Buffer, s.cfg.BufferBytes)}
@@ -303,6 +364,7 @@ func (s *Store) identify(c *Conn, line []byte, long bool, now int64) (fatal stri
 	cl.connected = true
 	cl.connectedAt = now
 	cl.peer = c.peer
+	cl.conn = c
 	cl.bytes += c.early
 	s.tot.Bytes += c.early
 	c.client = cl
@@ -376,8 +438,20 @@ func (s *Store) set(cl *Client, key, val []byte, now int64) {
 		return
 	}
 	val = s.validUTF8(val)
+	grow := len(val) - len(old)
+	if !exists {
+		grow += len(key)
+	}
+	if s.cfg.MaxStateBytes > 0 && cl.stateBytes+grow > s.cfg.MaxStateBytes {
+		s.fail(cl, "state too large: max-state-bytes is "+strconv.Itoa(s.cfg.MaxStateBytes))
+		return
+	}
+	s.tot.Sets++
 	if !exists || old != string(val) {
 		cl.keys[string(key)] = string(val)
+		cl.stateBytes += grow
+		s.bytes += int64(grow)
+		s.relieve()
 	}
 	s.Watch.Emit(EventSet, now, cl.name, key, val)
 }
@@ -390,6 +464,7 @@ func (s *Store) set(cl *Client, key, val []byte, now int64) {
 // suppresses the CLOSE event (the whole server is stopping and its
 // watchers with it).
 func (s *Store) Close(c *Conn, reason string, now int64, mono time.Duration, quiet bool) {
+	c.gone = true
 	c.fr.Release()
 	cl := c.client
 	if cl == nil {
@@ -397,6 +472,8 @@ func (s *Store) Close(c *Conn, reason string, now int64, mono time.Duration, qui
 	}
 	c.client = nil
 	cl.connected = false
+	cl.conn = nil
+	s.countClose(reason, now-cl.connectedAt)
 	s.log.Debug().Str("client", cl.name).Str("reason", reason).Msg("client disconnected")
 	if s.cfg.Retain <= 0 {
 		s.remove(cl)
@@ -446,6 +523,8 @@ func (s *Store) forget(cl *Client) {
 func (s *Store) remove(cl *Client) {
 	delete(s.clients, cl.name)
 	s.unindex(cl)
+	s.bytes -= int64(cl.ring.Footprint() + cl.stateBytes)
+	cl.stateBytes = 0
 	cl.ring.Reset()
 	cl.keys = nil
 }
@@ -475,3 +554,92 @@ func (s *Store) unlinkClosed(cl *Client) {
 	cl.prev, cl.next = nil, nil
 	s.closed--
 }
+
+// grew accounts for a change of cl's ring, whose footprint was fp, and
+// keeps the store within max-memory.
+func (s *Store) grew(cl *Client, fp int) {
+	if d := cl.ring.Footprint() - fp; d != 0 {
+		s.bytes += int64(d)
+		s.relieve()
+	}
+}
+
+// Bytes is what clients make the store hold: their rings' arrays and their
+// state's keys and values.
+func (s *Store) Bytes() int64 { return s.bytes }
+
+// relieve brings the store's bytes back under max-memory, in the order the
+// contract gives: closed clients are forgotten, oldest closed first, then
+// the clients holding the most bytes give up their oldest entries. It
+// stops 1/32 below the bound, so that a store at its bound does not pay a
+// scan for every line. It runs in the step that grew the store, so no
+// query ever sees more than max-memory held.
+func (s *Store) relieve() {
+	max := s.cfg.MaxMemory
+	if max <= 0 || s.bytes <= max {
+		return
+	}
+	goal := max - max/32
+	for s.bytes > goal && s.oldest != nil {
+		s.forget(s.oldest)
+	}
+	for s.bytes > goal {
+		freed := false
+		for _, cl := range s.largest(8) {
+			fp := cl.ring.Footprint()
+			n := cl.ring.Shrink(fp / 2)
+			s.tot.Evicted += uint64(n)
+			s.bytes += int64(cl.ring.Footprint() - fp)
+			freed = freed || cl.ring.Footprint() < fp
+			if s.bytes <= goal {
+				break
+			}
+		}
+		if !freed {
+			return // only state is left: each client's is capped by max-state-bytes
+		}
+	}
+}
+
+// largest returns up to k clients with the largest rings, largest first.
+// It costs one pass over the clients.
+func (s *Store) largest(k int) []*Client {
+	top := make([]*Client, 0, k+1)
+	for _, cl := range s.byName {
+		fp := cl.ring.Footprint()
+		if fp == 0 || len(top) == k && fp <= top[k-1].ring.Footprint() {
+			continue
+		}
+		i := len(top)
+		for i > 0 && top[i-1].ring.Footprint() < fp {
+			i--
+		}
+		top = append(top[:i], append([]*Client{cl}, top[i:]...)...)
+		if len(top) > k {
+			top = top[:k]
+		}
+	}
+	return top
+}
+
+// countClose counts a connection of an identified client that ended for
+// reason after ms milliseconds.
+func (s *Store) countClose(reason string, ms int64) {
+	i := len(CloseReasons) - 1 // error: <text>
+	for k, r := range CloseReasons[:len(CloseReasons)-1] {
+		if r == reason {
+			i = k
+		}
+	}
+	s.closes.ByReason[i]++
+	sec := float64(max(ms, 0)) / 1000
+	b := 0
+	for b < len(DurationBuckets) && sec > DurationBuckets[b] {
+		b++
+	}
+	s.closes.Durations[b]++
+	s.closes.Seconds += sec
+}
+
+// Closes returns the counts of ended connections.
+func (s *Store) Closes() Closes { return s.closes }

@@ -2,19 +2,26 @@ package web
 
 import (
 	"context"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 
 	"github.com/logatron/logatron/loop"
+	"github.com/logatron/logatron/store"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // collector exposes STATS as Prometheus metrics, read from the loop at
 // scrape time, so the metrics and STATS can never disagree.
 type collector struct {
-	srv   *loop.Server
-	descs map[string]*prometheus.Desc
-	info  *prometheus.Desc
-	up    *prometheus.Desc
+	srv       *loop.Server
+	descs     map[string]*prometheus.Desc
+	info      *prometheus.Desc
+	up        *prometheus.Desc
+	rejected  *prometheus.Desc
+	closed    *prometheus.Desc
+	durations *prometheus.Desc
+	build     [2]string // VCS revision and Go version, read once
 }
 
 // metricNames maps STATS fields to conventional metric names (base units,
@@ -34,6 +41,14 @@ var metricNames = map[string]struct{ name, help string }{
 	"watchers_dropped_total": {"logatron_watchers_dropped_total", "Watchers dropped for falling behind since start."},
 	"heap_bytes":             {"logatron_heap_bytes", "Bytes of live and unswept heap objects."},
 	"gc_cpu_fraction":        {"logatron_gc_cpu_fraction", "Share of the process's CPU time spent in GC since start."},
+	"closed_clients":         {"logatron_closed_clients", "Clients whose connection ended, kept now (retention)."},
+	"forgotten_total":        {"logatron_forgotten_total", "Closed clients removed since start: by time, count, FORGET or memory."},
+	"store_bytes":            {"logatron_store_bytes", "Ring and state bytes of every client held."},
+	"max_memory":             {"logatron_max_memory_bytes", "The budget store_bytes stays under (-max-memory)."},
+	"evicted_total":          {"logatron_evicted_total", "Entries evicted to stay under -max-memory since start."},
+	"log_dropped_total":      {"logatron_log_dropped_total", "Lines of the server's own log dropped since start (stalled stderr)."},
+	"nats_dropped_total":     {"logatron_nats_dropped_total", "Events not published to NATS since start (queue full or NATS away)."},
+	"sets_total":             {"logatron_sets_total", "SET lines stored since start."},
 }
 
 func newCollector(srv *loop.Server) *collector {
@@ -41,8 +56,19 @@ func newCollector(srv *loop.Server) *collector {
 	for field, m := range metricNames {
 		c.descs[field] = prometheus.NewDesc(m.name, m.help, nil, nil)
 	}
-	c.info = prometheus.NewDesc("logatron_build_info", "Always 1; the version is a label.", []string{"version"}, nil)
+	c.info = prometheus.NewDesc("logatron_build_info", "Always 1; the version, VCS revision and Go version are labels.", []string{"version", "revision", "goversion"}, nil)
 	c.up = prometheus.NewDesc("logatron_up", "1 when the event loop answered this scrape.", nil, nil)
+	c.rejected = prometheus.NewDesc("logatron_rejected_by_reason_total", "Connections closed with a fatal ERR since start, by reason.", []string{"reason"}, nil)
+	c.closed = prometheus.NewDesc("logatron_closed_by_reason_total", "Connections of identified clients that ended since start, by close_reason (error: <text> counts as error).", []string{"reason"}, nil)
+	c.durations = prometheus.NewDesc("logatron_connection_duration_seconds", "How long identified clients' connections lasted.", nil, nil)
+	c.build = [2]string{"unknown", runtime.Version()}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, kv := range bi.Settings {
+			if kv.Key == "vcs.revision" {
+				c.build[0] = kv.Value
+			}
+		}
+	}
 	return c
 }
 
@@ -52,6 +78,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	ch <- c.info
 	ch <- c.up
+	ch <- c.rejected
+	ch <- c.closed
+	ch <- c.durations
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -61,7 +90,23 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 1)
-	ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1, st.Version)
+	ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1, st.Version, c.build[0], c.build[1])
+	if m, err := c.srv.Metrics(context.Background()); err == nil {
+		for i, r := range loop.RejectReasons {
+			ch <- prometheus.MustNewConstMetric(c.rejected, prometheus.CounterValue, float64(m.RejectedBy[i]), r)
+		}
+		for i, r := range store.CloseReasons {
+			ch <- prometheus.MustNewConstMetric(c.closed, prometheus.CounterValue, float64(m.Closes.ByReason[i]), r)
+		}
+		buckets := make(map[float64]uint64, len(store.DurationBuckets))
+		n := uint64(0)
+		for i, b := range store.DurationBuckets {
+			n += m.Closes.Durations[i]
+			buckets[b] = n
+		}
+		n += m.Closes.Durations[len(store.DurationBuckets)]
+		ch <- prometheus.MustNewConstHistogram(c.durations, n, m.Closes.Seconds, buckets)
+	}
 	for _, f := range st.Fields() {
 		d, ok := c.descs[f.Name]
 		if !ok {
