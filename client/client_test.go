@@ -17,6 +17,7 @@ import (
 	"github.com/logatron/logatron/client"
 	"github.com/logatron/logatron/loop"
 	"github.com/logatron/logatron/query"
+	"github.com/logatron/logatron/store"
 )
 
 // TestOrder: every entry arrives, in order, whether logged by Log, Logf or
@@ -743,5 +744,58 @@ func TestBackpressure(t *testing.T) {
 		if d := c.Dropped(); d != 990 {
 			t.Fatalf("Dropped() = %d, want 990", d)
 		}
+	})
+}
+
+// TestToken: against a server with -tokens, the right token gets in, a
+// wrong or missing one is refused with the server's reason, and the client
+// keeps its entries for when it is let in.
+func TestToken(t *testing.T) {
+	tokens, err := store.ParseTokens(strings.NewReader("worker_* s3cret\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := serverConfig("127.0.0.1:0")
+	cfg.Tokens = tokens
+	srv := startConfig(t, cfg)
+	addr := srv.DataAddr().String()
+	for _, tc := range []struct {
+		name string
+		opts []client.Option
+		ok   bool
+	}{
+		{"worker_1", []client.Option{client.WithToken("s3cret")}, true},
+		{"worker_2", []client.Option{client.WithToken("wrong")}, false},
+		{"worker_3", nil, false},
+		{"other", []client.Option{client.WithToken("s3cret")}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newErrs()
+			c := dial(t, addr, tc.name, append(tc.opts, fastBackoff, client.WithErrorHandler(e.handler))...)
+			c.Log("hello")
+			if tc.ok {
+				equal(t, "log", messages(t, srv, tc.name, 1), []string{"hello"})
+				return
+			}
+			var se *client.ServerError
+			if err := e.next(t); !errors.As(err, &se) || se.Reason != "not authorized" {
+				t.Fatalf("reported %v, want a *ServerError with reason \"not authorized\"", err)
+			}
+			if _, err := srv.ClientLog(context.Background(), tc.name, loop.Query{}); err == nil {
+				t.Fatal("the server holds a refused client")
+			}
+		})
+	}
+	t.Run("replaces a half-dead connection", func(t *testing.T) {
+		holder, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer holder.Close()
+		fmt.Fprintf(holder, "IAM worker_9 s3cret\nLOG held\n")
+		messages(t, srv, "worker_9", 1)
+		c := dial(t, addr, "worker_9", client.WithToken("s3cret"))
+		c.Log("mine")
+		equal(t, "log", messages(t, srv, "worker_9", 2), []string{"held", "mine"})
 	})
 }
