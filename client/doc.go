@@ -11,7 +11,9 @@
 // oldest entry is dropped and counted (Dropped). One sender goroutine takes
 // queued entries in batches of up to 64 KiB and writes them, with a write
 // deadline (WithWriteTimeout), so at most one batch is held outside the
-// queue.
+// queue; one more goroutine per connection reads it, to notice at once
+// when the server closes it or refuses the client. WithBackpressure makes
+// the caller wait for room instead, while connected.
 //
 // # Reconnecting
 //
