@@ -176,7 +176,7 @@ func (s *Server) closeData(d *dataConn, err error) {
 	default:
 		reason = "reset"
 	}
-	s.st.Close(&d.sc, reason, time.Now().UnixMilli(), s.since(), s.stopping.Load())
+	s.st.Close(&d.sc, reason, time.Now().UnixMilli(), s.since())
 }
 
 // sweepIdentify runs on the loop every tick: it ends connections that did

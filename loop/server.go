@@ -267,6 +267,10 @@ func (s *Server) Start() error {
 	s.started = time.Now()
 	go func() {
 		err := gnet.Rotate(&handler{s: s}, addrs, opts...)
+		// The loop has ended and closed every connection (their CLOSE
+		// events, reason shutdown, went out): end the watchers that
+		// outlive it, such as Go subscriptions.
+		s.st.Watch.End()
 		if err == nil && !s.stopping.Load() {
 			// gnet logs the cause (for example EMFILE at accept) and returns nil.
 			err = errors.New("logatron: event loop stopped unexpectedly (see the log above)")

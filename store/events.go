@@ -269,6 +269,24 @@ func (h *Hub) drop(i int, reason string) {
 	}
 }
 
+// End ends every watcher: the store is going away. Streams end (their
+// readers get ErrEnded once drained) and subscriptions' channels close,
+// with Err() ErrEnded.
+func (h *Hub) End() {
+	h.Flush()
+	for _, x := range h.list {
+		switch {
+		case x.stream != nil:
+			x.stream.stop(false)
+		case x.sub != nil:
+			x.sub.ended.Store(true)
+			close(x.sub.c)
+		}
+	}
+	clear(h.list)
+	h.list = h.list[:0]
+}
+
 // Stream is an event subscription delivered as rendered lines (WATCH's text
 // or JSON), bounded in bytes: when its reader owes more than watch-buffer
 // the hub drops it and Next returns ErrDropped. Admin WATCH and the
@@ -386,6 +404,7 @@ type Subscription struct {
 	c       chan Event
 	cancel  func() error
 	dropped atomic.Bool
+	ended   atomic.Bool
 }
 
 // NewSubscription makes a subscription buffering up to buffer events (at
@@ -397,10 +416,14 @@ func NewSubscription(buffer int, cancel func(*Subscription) error) *Subscription
 	return sub
 }
 
-// Err is ErrDropped once the hub has dropped the subscription, else nil.
+// Err is ErrDropped once the hub has dropped the subscription, ErrEnded
+// once the server stopped, else nil.
 func (sub *Subscription) Err() error {
-	if sub.dropped.Load() {
+	switch {
+	case sub.dropped.Load():
 		return ErrDropped
+	case sub.ended.Load():
+		return ErrEnded
 	}
 	return nil
 }
@@ -435,12 +458,17 @@ func (s *Store) backlog(x *watcher, n int) []backlogEntry {
 			continue
 		}
 		picked = picked[:0]
-		cl.ring.Range(0, func(ts int64, msg []byte) bool {
+		collect := func(ts int64, msg []byte) bool {
 			if x.match.Match(msg) {
 				picked = append(picked, backlogEntry{ts, cl.name, msg})
 			}
 			return true
-		})
+		}
+		if x.match.Regexp() == nil {
+			cl.ring.Last(n, collect) // only the newest n are read
+		} else {
+			cl.ring.Range(0, collect)
+		}
 		if len(picked) > n {
 			picked = picked[len(picked)-n:]
 		}

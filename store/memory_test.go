@@ -25,7 +25,7 @@ func TestMaxMemory(t *testing.T) {
 	// Two closed clients holding entries: they go first.
 	for i := range 2 {
 		st.Ingest(&conns[i], read, 2)
-		st.Close(&conns[i], "eof", 2, time.Duration(i), false)
+		st.Close(&conns[i], "eof", 2, time.Duration(i))
 	}
 	if st.Closed() != 2 {
 		t.Fatalf("closed %d", st.Closed())

@@ -343,7 +343,7 @@ func (s *Store) identify(c *Conn, line []byte, long bool, now int64) (fatal stri
 		// The right token takes the name over: the old connection is
 		// likely half-dead (its peer reconnected before we noticed).
 		old := cl.conn
-		s.Close(old, "replaced", now, 0, false)
+		s.Close(old, "replaced", now, 0)
 		if s.Replaced != nil {
 			s.Replaced(old)
 		}
@@ -460,10 +460,9 @@ func (s *Store) set(cl *Client, key, val []byte, now int64) {
 // client, if it had one, is kept as a closed client for Retain (at most
 // RetainMax of them), or removed when Retain is 0. reason is why (eof,
 // reset, keepalive, replaced, shutdown, error: <text>); now is Unix ms and
-// mono the caller's monotonic clock, which times the expiry. quiet
-// suppresses the CLOSE event (the whole server is stopping and its
-// watchers with it).
-func (s *Store) Close(c *Conn, reason string, now int64, mono time.Duration, quiet bool) {
+// mono the caller's monotonic clock, which times the expiry. Watchers get a
+// CLOSE event with the reason.
+func (s *Store) Close(c *Conn, reason string, now int64, mono time.Duration) {
 	c.gone = true
 	c.fr.Release()
 	cl := c.client
@@ -483,9 +482,6 @@ func (s *Store) Close(c *Conn, reason string, now int64, mono time.Duration, qui
 		for s.closed > s.cfg.RetainMax {
 			s.forget(s.oldest)
 		}
-	}
-	if quiet {
-		return
 	}
 	s.Watch.Emit(EventClose, now, cl.name, []byte(reason), nil)
 	s.Watch.Flush()
@@ -574,12 +570,17 @@ func (s *Store) Bytes() int64 { return s.bytes }
 // stops 1/32 below the bound, so that a store at its bound does not pay a
 // scan for every line. It runs in the step that grew the store, so no
 // query ever sees more than max-memory held.
-func (s *Store) relieve() {
+func (s *Store) relieve() { s.makeRoom(0) }
+
+// makeRoom evicts, as relieve does, until need more bytes fit within
+// max-memory; it reports whether they do (false only when nothing but
+// state is left to take).
+func (s *Store) makeRoom(need int64) bool {
 	max := s.cfg.MaxMemory
-	if max <= 0 || s.bytes <= max {
-		return
+	if max <= 0 || s.bytes+need <= max {
+		return true
 	}
-	goal := max - max/32
+	goal := max - max/32 - need
 	for s.bytes > goal && s.oldest != nil {
 		s.forget(s.oldest)
 	}
@@ -596,9 +597,10 @@ func (s *Store) relieve() {
 			}
 		}
 		if !freed {
-			return // only state is left: each client's is capped by max-state-bytes
+			break // only state is left: each client's is capped by max-state-bytes
 		}
 	}
+	return s.bytes+need <= max
 }
 
 // largest returns up to k clients with the largest rings, largest first.
