@@ -341,8 +341,9 @@ func TestRestartWhileLogging(t *testing.T) {
 		len(first), len(second), missing, from)
 }
 
-// collect gathers name's LOG events from srv (which keeps nothing of a
-// client once it has gone) until srv has stopped; call the result then.
+// collect gathers name's LOG events from srv until srv has stopped (which
+// ends the subscription); call the result then. It is how to read a server
+// that can no longer be asked.
 func collect(t *testing.T, srv *loop.Server, name string) func() []string {
 	sub, err := srv.Subscribe(context.Background(), 1<<16, loop.WatchQuery{Clients: []string{name}})
 	if err != nil {
@@ -352,33 +353,16 @@ func collect(t *testing.T, srv *loop.Server, name string) func() []string {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for {
-			select {
-			case ev, ok := <-sub.C:
-				if !ok {
-					return
-				}
-				if ev.Kind == query.EventLog {
-					got = append(got, ev.Message)
-				}
-			case <-srv.Done():
-				for { // the loop has ended: nothing more is sent
-					select {
-					case ev := <-sub.C:
-						if ev.Kind == query.EventLog {
-							got = append(got, ev.Message)
-						}
-					default:
-						return
-					}
-				}
+		for ev := range sub.C {
+			if ev.Kind == query.EventLog {
+				got = append(got, ev.Message)
 			}
 		}
 	}()
 	return func() []string {
 		<-done
-		if err := sub.Err(); err != nil {
-			t.Fatal(err)
+		if err := sub.Err(); !errors.Is(err, loop.ErrEnded) {
+			t.Fatalf("subscription ended with %v, want loop.ErrEnded (the server stopped)", err)
 		}
 		return got
 	}
