@@ -40,6 +40,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "bench" {
 		os.Exit(runBench(os.Args[2:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "send" {
+		os.Exit(runSend(os.Args[2:], os.Stdin, os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
 
