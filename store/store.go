@@ -446,12 +446,16 @@ func (s *Store) set(cl *Client, key, val []byte, now int64) {
 		s.fail(cl, "state too large: max-state-bytes is "+strconv.Itoa(s.cfg.MaxStateBytes))
 		return
 	}
+	if grow > 0 && !s.makeRoom(int64(grow)) {
+		// Nothing is left to evict but state: the SET would break the budget.
+		s.fail(cl, "state too large: max-memory reached")
+		return
+	}
 	s.tot.Sets++
 	if !exists || old != string(val) {
 		cl.keys[string(key)] = string(val)
 		cl.stateBytes += grow
 		s.bytes += int64(grow)
-		s.relieve()
 	}
 	s.Watch.Emit(EventSet, now, cl.name, key, val)
 }
