@@ -9,9 +9,9 @@
 // runs, and ended with Stop before the server stops.
 //
 // What the loop never waits for: a Node reads the loop's events from a
-// Subscription, moves them at once into a bounded queue (dropped and
-// counted when full: nats_dropped_total), and one goroutine publishes the
-// queue to NATS. A NATS server that is slow, paused or gone costs dropped
+// byte stream (loop.Server.Watch), moves them at once into a bounded queue
+// (dropped and counted when full: nats_dropped_total), and one goroutine
+// publishes the queue to NATS. A NATS server that is slow, paused or gone costs dropped
 // events, never a stalled loop. The NATS connection reconnects forever;
 // while it is down the node answers for its own clients only.
 //
@@ -52,12 +52,10 @@ type Config struct {
 	// it.
 	Heartbeat time.Duration
 	Forget    time.Duration // default 5m
-	// QueueEvents and QueueBytes bound the events waiting to be published
-	// (default 65536 events, 16 MiB of names and text); what does not fit
-	// is dropped and counted.
-	QueueEvents int
-	QueueBytes  int
-	Log         zerolog.Logger
+	// QueueBytes bounds the events waiting to be published, as JSON lines
+	// (default 16 MiB); what does not fit is dropped and counted.
+	QueueBytes int
+	Log        zerolog.Logger
 }
 
 func (c *Config) setDefaults() error {
@@ -86,9 +84,6 @@ func (c *Config) setDefaults() error {
 	if c.Forget <= 0 {
 		c.Forget = 5 * time.Minute
 	}
-	if c.QueueEvents <= 0 {
-		c.QueueEvents = 1 << 16
-	}
 	if c.QueueBytes <= 0 {
 		c.QueueBytes = 16 << 20
 	}
@@ -104,8 +99,8 @@ type Node struct {
 	nc    *nats.Conn
 	peers peers
 
-	queue   chan loop.Event
-	queued  atomic.Int64  // bytes of the events in queue
+	queue   chan []byte   // batches of event lines (see publish.go)
+	queued  atomic.Int64  // bytes in queue
 	dropped atomic.Uint64 // events not published: nats_dropped_total
 	gaps    atomic.Uint64 // times the loop dropped our subscription
 	busy    chan struct{} // one token per request being answered for another node
@@ -116,6 +111,10 @@ type Node struct {
 	wg      sync.WaitGroup
 	subs    []*nats.Subscription
 }
+
+// queueBatches bounds the batches in the queue (QueueBytes bounds their
+// bytes): a batch is what the loop handed over after one read.
+const queueBatches = 4096
 
 // maxAnswering bounds the requests of other nodes answered at once; more
 // are answered "busy" at once.
@@ -130,7 +129,7 @@ func New(cfg Config) (*Node, error) {
 		cfg:     cfg,
 		id:      nats.NewInbox(),
 		log:     cfg.Log.With().Str("node", cfg.Node).Logger(),
-		queue:   make(chan loop.Event, cfg.QueueEvents),
+		queue:   make(chan []byte, queueBatches),
 		busy:    make(chan struct{}, maxAnswering),
 		watches: make(chan struct{}, maxHTTPWatches),
 		stop:    make(chan struct{}),
@@ -181,11 +180,11 @@ func (n *Node) Start(srv *loop.Server) error {
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			n.log.Info().Str("nats", c.ConnectedUrlRedacted()).Msg("NATS reconnected")
-			n.announce(false)
+			n.announce(c, false)
 		}),
 		nats.ConnectHandler(func(c *nats.Conn) {
 			n.log.Info().Str("nats", c.ConnectedUrlRedacted()).Msg("NATS connected")
-			n.announce(false)
+			n.announce(c, false)
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, s *nats.Subscription, err error) {
 			subj := ""
@@ -210,24 +209,24 @@ func (n *Node) Start(srv *loop.Server) error {
 		}
 		n.subs = append(n.subs, sub)
 	}
-	sub, err := srv.Subscribe(context.Background(), subscribeBuffer, loop.WatchQuery{})
+	st, err := n.openStream()
 	if err != nil {
 		nc.Close()
-		return fmt.Errorf("cluster: subscribe to the loop's events: %w", err)
+		return fmt.Errorf("cluster: watch the loop's events: %w", err)
 	}
 	n.wg.Add(3)
-	go n.collect(sub)
+	go n.collect(st)
 	go n.publish()
 	go n.heartbeat()
 	if nc.IsConnected() {
-		n.announce(false)
+		n.announce(nc, false)
 	}
 	return nil
 }
 
 // Stop says goodbye to the other nodes (so they stop expecting it), stops
-// publishing and closes the NATS connection; events still queued are
-// dropped. It waits for its goroutines, or for ctx.
+// publishing (what is queued is still handed to NATS) and closes the NATS
+// connection. It waits for its goroutines, or for ctx.
 func (n *Node) Stop(ctx context.Context) error {
 	if !n.started.Load() {
 		return nil
@@ -238,7 +237,7 @@ func (n *Node) Stop(ctx context.Context) error {
 	default:
 	}
 	close(n.stop)
-	n.announce(true)
+	n.announce(n.nc, true)
 	done := make(chan struct{})
 	go func() {
 		n.wg.Wait()

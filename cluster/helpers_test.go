@@ -80,6 +80,23 @@ func startNode(t testing.TB, name, url string, tune ...func(*Config)) *testNode 
 	return tn
 }
 
+// startPlain starts a Logatron server without a cluster.
+func startPlain(t testing.TB) *loop.Server {
+	t.Helper()
+	cfg := loop.DefaultConfig()
+	cfg.Listen, cfg.Admin = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.MaxClients = 100
+	srv, err := loop.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
+	return srv
+}
+
 func (tn *testNode) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

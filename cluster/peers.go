@@ -82,13 +82,10 @@ func (p *peers) known(forget, defInterval time.Duration) (named, alive []string)
 	return named, alive
 }
 
-// announce publishes this node's presence (or its goodbye).
-func (n *Node) announce(bye bool) {
-	if n.nc == nil {
-		return
-	}
+// announce publishes this node's presence (or its goodbye) on nc.
+func (n *Node) announce(nc *nats.Conn, bye bool) {
 	b, _ := json.Marshal(presence{Node: n.cfg.Node, ID: n.id, IntervalMS: n.cfg.Heartbeat.Milliseconds(), Bye: bye})
-	_ = n.nc.Publish(presencePrefix+Token(n.cfg.Node), b)
+	_ = nc.Publish(presencePrefix+Token(n.cfg.Node), b)
 }
 
 // heartbeat announces the node every Heartbeat until Stop.
@@ -102,7 +99,7 @@ func (n *Node) heartbeat() {
 			return
 		case <-t.C:
 			if n.nc.IsConnected() {
-				n.announce(false)
+				n.announce(n.nc, false)
 			}
 		}
 	}
@@ -129,7 +126,7 @@ func (n *Node) onPresence(m *nats.Msg) {
 	}
 	if n.peers.heard(p.Node, time.Duration(p.IntervalMS)*time.Millisecond, n.cfg.Forget) {
 		n.log.Info().Str("peer", p.Node).Msg("node joined the cluster")
-		n.announce(false)
+		n.announce(n.nc, false)
 	}
 }
 

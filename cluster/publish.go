@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"time"
@@ -10,119 +11,174 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// subscribeBuffer is how many events the loop may hand us before we read
-// them. collect only moves them to the queue, so it falls this far behind
-// only when starved of CPU; then the loop drops the subscription, collect
-// subscribes again, and the gap is counted as one dropped event (how many
-// were lost is not known) and logged.
-const subscribeBuffer = 8192
+// How events leave the node. The loop renders each event once as a WATCH
+// JSON line into a byte stream (loop.Server.Watch), handing over one batch
+// per read: a watcher costs the loop an append per event and a lock per
+// read, where a channel Subscription costs a string copy and a channel
+// send per event, and fell behind (was dropped) ten times as often in a
+// flat-out test. collect copies each batch into the queue, which is
+// bounded in bytes; what does not fit is dropped and counted. publish, the
+// only goroutine that waits on NATS for events, takes the queue a batch
+// at a time.
+//
+// The stream is bounded by the server's watch-buffer: should collect fall
+// that far behind (starved of CPU), the loop drops the stream, collect
+// opens another, and the gap (of unknown size) counts as one dropped event
+// and is logged. The stream counts among the server's watchers.
+//
+// A message on logatron.events.<node>.<client> carries one or more events
+// of that client: their JSON lines (the CLUSTER WATCH objects, with
+// "node"), separated by "\n". A message holds a run of consecutive events
+// of one client, so a subscriber to logatron.events.> still gets the
+// node's events in the order they happened.
 
-// publishBatch is how many queued events the publisher takes at a time.
-// The NATS client buffers them and writes them out together.
-const publishBatch = 1024
+// maxMessage bounds the payload of one event message.
+const maxMessage = 256 << 10
 
-// eventCost is what an event counts against QueueBytes: its strings and a
-// fixed overhead.
-func eventCost(e *loop.Event) int64 {
-	return int64(64 + len(e.Client) + len(e.Message) + len(e.Key) + len(e.Value) + len(e.Reason))
-}
-
-// collect moves the loop's events into the queue until Stop or the
-// server's end, dropping (and counting) what the queue cannot take.
-func (n *Node) collect(sub *loop.Subscription) {
+// collect moves the loop's event batches into the queue until Stop or the
+// server's end.
+func (n *Node) collect(st *loop.Stream) {
 	defer n.wg.Done()
 	defer close(n.queue)
-	for {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
 		select {
 		case <-n.stop:
-			_ = sub.Close()
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	var spare []byte
+	for {
+		b, err := st.Next(ctx, spare)
+		if err == nil {
+			n.enqueue(b)
+			spare = b
+			continue
+		}
+		_ = st.Close()
+		if !errors.Is(err, loop.ErrDropped) {
+			return // stopping, or the server stopped
+		}
+		n.dropped.Add(1)
+		n.gaps.Add(1)
+		n.log.Warn().Msg("the loop dropped the NATS publisher's event stream (CPU starved?); events lost, watching again")
+		if st, err = n.openStream(); err != nil {
+			n.log.Error().Err(err).Msg("cannot watch the loop's events again; no more events are published")
 			return
-		case e, ok := <-sub.C:
-			if ok {
-				n.enqueue(e)
-				continue
-			}
-			if !errors.Is(sub.Err(), loop.ErrDropped) {
-				return // the server stopped
-			}
-			n.dropped.Add(1)
-			n.gaps.Add(1)
-			n.log.Warn().Msg("the loop dropped the NATS publisher's subscription (CPU starved?); events lost, subscribing again")
-			var err error
-			if sub, err = n.resubscribe(); err != nil {
-				n.log.Error().Err(err).Msg("cannot subscribe to the loop's events again; no more events are published")
-				return
-			}
 		}
 	}
 }
 
-func (n *Node) resubscribe() (*loop.Subscription, error) {
+func (n *Node) openStream() (*loop.Stream, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return n.srv.Subscribe(ctx, subscribeBuffer, loop.WatchQuery{})
+	return n.srv.Watch(ctx, query.JSON, loop.WatchQuery{})
 }
 
-// enqueue queues e for publishing, or drops and counts it when the queue
-// is full (by count or by bytes).
-func (n *Node) enqueue(e loop.Event) {
-	cost := eventCost(&e)
+// enqueue copies a batch of event lines into the queue, or drops them all,
+// counted, when the queue is full.
+func (n *Node) enqueue(b []byte) {
+	cost := int64(len(b))
 	if n.queued.Add(cost) > int64(n.cfg.QueueBytes) {
 		n.queued.Add(-cost)
-		n.dropped.Add(1)
+		n.dropped.Add(uint64(bytes.Count(b, []byte("\n"))))
 		return
 	}
 	select {
-	case n.queue <- e:
+	case n.queue <- bytes.Clone(b):
 	default:
 		n.queued.Add(-cost)
-		n.dropped.Add(1)
+		n.dropped.Add(uint64(bytes.Count(b, []byte("\n"))))
 	}
 }
 
-// publish sends the queued events to NATS, a batch at a time, until the
-// queue is closed. It is the only goroutine that waits on NATS for
-// events: when NATS stalls, it waits and the queue fills.
+// publish sends the queued event lines to NATS until the queue is closed.
 func (n *Node) publish() {
 	defer n.wg.Done()
-	var payload []byte
-	var msg nats.Msg
-	batch := make([]loop.Event, 0, publishBatch)
-	for e := range n.queue {
-		batch = append(batch[:0], e)
-	fill:
-		for len(batch) < publishBatch {
-			select {
-			case e, ok := <-n.queue:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, e)
-			default:
-				break fill
-			}
-		}
-		var cost int64
-		for i := range batch {
-			e := &batch[i]
-			cost += eventCost(e)
-			payload = appendEvent(payload[:0], n.cfg.Node, e)
-			msg.Subject, msg.Data = EventSubject(n.cfg.Node, e.Client), payload
-			if err := n.nc.PublishMsg(&msg); err != nil {
-				n.dropped.Add(1)
-			}
-			*e = loop.Event{} // let the strings go
-		}
-		n.queued.Add(-cost)
+	p := publisher{nc: n.nc, node: n.cfg.Node}
+	for b := range n.queue {
+		p.batch(b)
+		n.queued.Add(-int64(len(b)))
+		n.dropped.Add(p.failed)
+		p.failed = 0
 	}
 }
 
-// appendEvent appends e's payload: the JSON line of CLUSTER WATCH (the
-// single-node WATCH object with "node"), without the newline.
-func appendEvent(dst []byte, node string, e *loop.Event) []byte {
-	a, b := eventArgs(e.Kind, e.Message, e.Key, e.Value, e.Reason)
-	dst = query.AppendNodeEvent(dst, query.JSON, nil, e.TS, e.Kind, node, e.Client, []byte(a), []byte(b))
-	return dst[:len(dst)-1]
+// publisher turns event lines into messages.
+type publisher struct {
+	nc      *nats.Conn
+	node    string
+	client  []byte // the client of the run being built
+	payload []byte
+	msg     nats.Msg
+	events  uint64 // in payload
+	failed  uint64 // events that NATS refused
+}
+
+// batch publishes a batch of single-node WATCH JSON lines, each with
+// "node" added, in runs of one client.
+func (p *publisher) batch(b []byte) {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			i = len(b)
+		}
+		line := b[:i]
+		b = b[min(i+1, len(b)):]
+		client, at, ok := clientOf(line)
+		if !ok {
+			p.failed++
+			continue
+		}
+		if p.events > 0 && (!bytes.Equal(client, p.client) || len(p.payload)+len(line) > maxMessage) {
+			p.flush()
+		}
+		if p.events == 0 {
+			p.client = append(p.client[:0], client...)
+		} else {
+			p.payload = append(p.payload, '\n')
+		}
+		p.payload = append(p.payload, line[:at]...)
+		p.payload = append(p.payload, `,"node":`...)
+		p.payload = query.AppendJSONString(p.payload, p.node)
+		p.payload = append(p.payload, line[at:]...)
+		p.events++
+	}
+	p.flush()
+}
+
+// flush publishes the run in payload.
+func (p *publisher) flush() {
+	if p.events == 0 {
+		return
+	}
+	p.msg.Subject, p.msg.Data = EventSubject(p.node, string(p.client)), p.payload
+	if err := p.nc.PublishMsg(&p.msg); err != nil {
+		p.failed += p.events
+	}
+	p.payload, p.events = p.payload[:0], 0
+}
+
+// clientKey starts the client member of a WATCH JSON line, which comes
+// right after "ts" and "event".
+var clientKey = []byte(`,"client":"`)
+
+// clientOf finds the client's name in a WATCH JSON line and where its
+// string ends (where "node" goes). A valid client name needs no JSON
+// escape, so the name runs to the next quote.
+func clientOf(line []byte) (name []byte, end int, ok bool) {
+	i := bytes.Index(line, clientKey)
+	if i < 0 {
+		return nil, 0, false
+	}
+	start := i + len(clientKey)
+	j := bytes.IndexByte(line[start:], '"')
+	if j <= 0 {
+		return nil, 0, false
+	}
+	return line[start : start+j], start + j + 1, true
 }
 
 // eventArgs picks what query.AppendNodeEvent takes as a and b for kind.

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -68,12 +69,23 @@ func (x *watcher) selects(ev *eventJSON, kind query.EventKind) bool {
 	return kind != query.EventLog && kind != query.EventCont || x.match.Match([]byte(ev.Message))
 }
 
-// onMsg renders one event; it never blocks (NATS delivers the next event
-// only after it returns), and marks the watcher dropped once it owes more
-// than limit bytes.
+// onMsg renders the events of one message (JSON lines); it never blocks
+// (NATS delivers the next message only after it returns), and marks the
+// watcher dropped once it owes more than limit bytes.
 func (x *watcher) onMsg(m *nats.Msg) {
+	for b := m.Data; len(b) > 0; {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			i = len(b)
+		}
+		x.onEvent(b[:i])
+		b = b[min(i+1, len(b)):]
+	}
+}
+
+func (x *watcher) onEvent(line []byte) {
 	var ev eventJSON
-	if json.Unmarshal(m.Data, &ev) != nil {
+	if json.Unmarshal(line, &ev) != nil {
 		return
 	}
 	kind, ok := eventKinds[ev.Event]
