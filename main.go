@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/logatron/logatron/bench"
+	"github.com/logatron/logatron/cluster"
 	"github.com/logatron/logatron/loop"
 	"github.com/logatron/logatron/query"
 	"github.com/logatron/logatron/store"
@@ -130,6 +131,9 @@ func run(args []string, stderr io.Writer) int {
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "", "json or console (default: console when stderr is a terminal)")
 	showVersion := fs.Bool("version", false, "print the version, VCS revision and Go version, and exit")
+	natsURL := fs.String("nats", "", "join a cluster of Logatron nodes over the NATS server at this URL (nats://host:4222; several, comma separated)")
+	nodeName := fs.String("node", "", "this node's name in the cluster (default: the host name)")
+	clusterTimeout := fs.Duration("cluster-timeout", 2*time.Second, "how long a CLUSTER request waits for the other nodes")
 	health := fs.Bool("healthcheck", false, "ask the server at -admin for PING (after AUTH when an admin token is set) and exit 0 if it answers within 2s, else 1")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -220,6 +224,16 @@ func run(args []string, stderr io.Writer) int {
 		debug.SetMemoryLimit(cfg.MaxMemory + cfg.MaxMemory/4 + 64<<20)
 	}
 	cfg.StatsHook = func(st *query.Stats) { st.LogDroppedTotal = logs.Dropped() }
+	var node *cluster.Node
+	if *natsURL != "" {
+		node, err = cluster.New(cluster.Config{URL: *natsURL, Node: *nodeName, Timeout: *clusterTimeout, WatchBuffer: cfg.WatchBuffer, Log: log})
+		if err != nil {
+			log.Error().Err(err).Msg("bad cluster configuration")
+			return 2
+		}
+		cfg.Cluster = node.Admin
+		cfg.StatsHook = func(st *query.Stats) { st.LogDroppedTotal = logs.Dropped(); node.FillStats(st) }
+	}
 	srv, err := loop.New(cfg)
 	if err != nil {
 		log.Error().Err(err).Msg("bad configuration")
@@ -227,8 +241,12 @@ func run(args []string, stderr io.Writer) int {
 	}
 	var hs *web.Server
 	if *httpAddr != "" {
-		hs, err = web.NewServer(srv, web.Options{Log: log, AdminToken: cfg.AdminToken, CertFile: *httpCert, KeyFile: *httpKey,
-			MaxConns: *maxHTTP, IdleTimeout: *httpIdle})
+		opts := web.Options{Log: log, AdminToken: cfg.AdminToken, CertFile: *httpCert, KeyFile: *httpKey,
+			MaxConns: *maxHTTP, IdleTimeout: *httpIdle}
+		if node != nil {
+			opts.Cluster = node.Handler()
+		}
+		hs, err = web.NewServer(srv, opts)
 		if err != nil {
 			log.Error().Err(err).Msg("bad HTTP configuration")
 			return 2
@@ -241,6 +259,14 @@ func run(args []string, stderr io.Writer) int {
 	if err := srv.Start(); err != nil {
 		log.Error().Err(err).Msg("cannot start")
 		return 1
+	}
+	if node != nil {
+		if err := node.Start(srv); err != nil {
+			log.Error().Err(err).Msg("cannot join the cluster")
+			_ = srv.Stop(context.Background())
+			return 1
+		}
+		log.Info().Str("nats", *natsURL).Str("node", node.Name()).Msg("cluster node")
 	}
 	if *httpAddr != "" {
 		ln, err := net.Listen("tcp", *httpAddr)
@@ -270,6 +296,11 @@ func run(args []string, stderr io.Writer) int {
 		defer func() { flushWait = min(logFlush, max(0, time.Until(received.Add(950*time.Millisecond)))) }()
 		if hs != nil {
 			_ = hs.Close() // also ends WebSocket and event streams
+		}
+		if node != nil {
+			nctx, ncancel := context.WithTimeout(ctx, 300*time.Millisecond)
+			_ = node.Stop(nctx) // says goodbye to the other nodes
+			ncancel()
 		}
 		if err := srv.Stop(ctx); err != nil {
 			// Exiting closes every socket: the contract (exit 0 within a

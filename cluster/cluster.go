@@ -176,7 +176,11 @@ func (n *Node) Start(srv *loop.Server) error {
 		nats.PingInterval(5*time.Second),
 		nats.MaxPingsOutstanding(3),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			n.log.Warn().Err(err).Msg("NATS disconnected; serving local clients only")
+			select {
+			case <-n.stop:
+			default:
+				n.log.Warn().Err(err).Msg("NATS disconnected; serving local clients only")
+			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			n.log.Info().Str("nats", c.ConnectedUrlRedacted()).Msg("NATS reconnected")
@@ -225,7 +229,7 @@ func (n *Node) Start(srv *loop.Server) error {
 }
 
 // Stop says goodbye to the other nodes (so they stop expecting it), stops
-// publishing (what is queued is still handed to NATS) and closes the NATS
+// publishing (events still queued are dropped) and closes the NATS
 // connection. It waits for its goroutines, or for ctx.
 func (n *Node) Stop(ctx context.Context) error {
 	if !n.started.Load() {

@@ -99,6 +99,13 @@ func (n *Node) publish() {
 	defer n.wg.Done()
 	p := publisher{nc: n.nc, node: n.cfg.Node}
 	for b := range n.queue {
+		select {
+		case <-n.stop: // stopping: what is left is dropped, not waited for
+			n.queued.Add(-int64(len(b)))
+			n.dropped.Add(uint64(bytes.Count(b, []byte("\n"))))
+			continue
+		default:
+		}
 		p.batch(b)
 		n.queued.Add(-int64(len(b)))
 		n.dropped.Add(p.failed)

@@ -77,6 +77,9 @@ type Options struct {
 	// Heartbeat is how long an event stream may stay silent before a comment
 	// line is sent to keep proxies from closing it (default 15s).
 	Heartbeat time.Duration
+	// Cluster, when set, serves /api/cluster/ (package cluster's Handler),
+	// behind the same Host and token checks as every route.
+	Cluster http.Handler
 }
 
 func (o *Options) setDefaults() error {
@@ -205,6 +208,9 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /api/clients/{name}/state", s.state)
 	mux.HandleFunc("GET /api/watch", s.watch)
 	mux.HandleFunc("GET /api/tail", s.tail)
+	if s.opts.Cluster != nil {
+		mux.Handle("/api/cluster/", s.opts.Cluster)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: promLog{s.log}}))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-cache")
