@@ -32,7 +32,9 @@ func (n *Node) Admin(ctx context.Context, f query.Format, inner string, w io.Wri
 		if req.Backlog > 0 {
 			return fail(errWatchBacklog)
 		}
-		return n.watch(ctx, f, &req, w, true)
+		// A write still blocked ends when the admin port closes the connection.
+		_, err := n.watch(ctx, f, &req, w, true)
+		return err
 	}
 	m, err := n.query(ctx, &req, inner)
 	if err != nil {

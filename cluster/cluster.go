@@ -240,8 +240,10 @@ func (n *Node) Stop(ctx context.Context) error {
 		return nil
 	default:
 	}
-	close(n.stop)
-	n.announce(n.nc, true)
+	close(n.stop) // heartbeat says goodbye
+	for _, sub := range n.subs {
+		_ = sub.Unsubscribe() // no more requests answered
+	}
 	done := make(chan struct{})
 	go func() {
 		n.wg.Wait()

@@ -78,9 +78,6 @@ collect:
 				continue // a second node of the same name: the first answer stands
 			}
 			replied[a.node] = true
-			if a.node != n.cfg.Node {
-				n.peers.heard(a.node, 0, n.cfg.Forget)
-			}
 			if a.err != "" && !isNoSuchClient(a.err) {
 				n.log.Debug().Str("peer", a.node).Str("error", a.err).Msg("cluster request failed on a node")
 				continue // named missing below

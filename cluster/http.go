@@ -170,12 +170,18 @@ func (n *Node) serveWatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	go s.keepAlive(ctx, cancel)
-	err = n.watch(ctx, query.JSON, &req, s, false)
+	beating := make(chan struct{})
+	go func() { defer close(beating); s.keepAlive(ctx, cancel) }()
+	defer func() { cancel(); <-beating }()
+	writing, err := n.watch(ctx, query.JSON, &req, s, false)
+	// The handler must not return while a write is in progress: one
+	// blocked on a reader that stopped reading is ended now.
+	_ = s.rc.SetWriteDeadline(time.Now())
+	<-writing
+	_ = s.rc.SetWriteDeadline(time.Now().Add(sseWriteTimeout))
 	switch {
 	case errors.Is(err, ErrSlowWatcher):
-		_ = s.write([]byte("event: error\ndata: {\"error\":\"slow consumer: watch-buffer exceeded\"}\n\n"))
+		_ = s.write([]byte("event: error\ndata: {\"error\":\"slow consumer: watch-buffer exceeded\"}\n\n")) // fails if the write was cut
 	case errors.Is(err, errWatchStopped):
 		_ = s.write([]byte("event: error\ndata: {\"error\":\"server stopping\"}\n\n"))
 	}

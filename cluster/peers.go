@@ -17,8 +17,9 @@ type presence struct {
 	Bye        bool   `json:"bye,omitempty"`
 }
 
-// peers is what a node knows of the others: when each was last heard of
-// (a heartbeat or an answer), on the monotonic clock.
+// peers is what a node knows of the others: when each last sent its
+// presence, on the monotonic clock. Only presence messages count, so a
+// goodbye, the last one a node sends, is final.
 type peers struct {
 	mu       sync.Mutex
 	seen     map[string]time.Time
@@ -88,7 +89,8 @@ func (n *Node) announce(nc *nats.Conn, bye bool) {
 	_ = nc.Publish(presencePrefix+Token(n.cfg.Node), b)
 }
 
-// heartbeat announces the node every Heartbeat until Stop.
+// heartbeat announces the node every Heartbeat until Stop, then says
+// goodbye: the last presence message, since one goroutine sends them all.
 func (n *Node) heartbeat() {
 	defer n.wg.Done()
 	t := time.NewTicker(n.cfg.Heartbeat)
@@ -96,6 +98,7 @@ func (n *Node) heartbeat() {
 	for {
 		select {
 		case <-n.stop:
+			n.announce(n.nc, true)
 			return
 		case <-t.C:
 			if n.nc.IsConnected() {

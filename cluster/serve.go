@@ -50,9 +50,6 @@ func (n *Node) onRequest(m *nats.Msg) {
 	if r.From == n.cfg.Node {
 		return // the asker answers for itself
 	}
-	if ValidNode(r.From) {
-		n.peers.heard(r.From, 0, n.cfg.Forget)
-	}
 	select {
 	case n.busy <- struct{}{}:
 	default:

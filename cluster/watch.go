@@ -145,10 +145,13 @@ func watchSubjects(globs []query.Glob) []string {
 
 // watch streams the events of every node that req selects to w, in f,
 // until ctx ends (nil), w fails (its error) or the reader falls
-// watch-buffer behind (ErrSlowWatcher). Events come from NATS, so a node
+// watch-buffer behind (ErrSlowWatcher). A write to w may still be in
+// progress when it returns (blocked on a reader that stopped reading, it
+// is not waited for): writing is closed when none is; the caller ends a
+// blocked one by closing w or setting its deadline. Events come from NATS, so a node
 // disconnected from NATS sees none, its own included. backlog= is not
 // taken: stored entries are for CLUSTER GREP and LOG.
-func (n *Node) watch(ctx context.Context, f query.Format, req *codec.Request, w io.Writer, open bool) error {
+func (n *Node) watch(ctx context.Context, f query.Format, req *codec.Request, w io.Writer, open bool) (writing <-chan struct{}, err error) {
 	x := &watcher{f: f, match: query.NewMatcher(req.Match), limit: n.cfg.WatchBuffer,
 		wake: make(chan struct{}, 1), drop: make(chan struct{})}
 	for _, g := range req.Names {
@@ -158,7 +161,7 @@ func (n *Node) watch(ctx context.Context, f query.Format, req *codec.Request, w 
 		sub, err := n.nc.Subscribe(subj, x.onMsg)
 		if err != nil {
 			_, err = w.Write(query.AppendError(nil, f, "cannot subscribe to "+subj+": "+err.Error()))
-			return err
+			return closed, err
 		}
 		defer func() { _ = sub.Unsubscribe() }()
 	}
@@ -166,14 +169,18 @@ func (n *Node) watch(ctx context.Context, f query.Format, req *codec.Request, w 
 		named, alive := n.peers.known(n.cfg.Forget, n.cfg.Heartbeat)
 		fr := query.Frame{Format: f, Cluster: true, Missing: without(named, alive)}
 		if _, err := w.Write(fr.OpenStream(nil)); err != nil {
-			return err
+			return closed, err
 		}
 	}
 	// The writes go on in their own goroutine, so that a reader that
 	// stops reading is dropped as soon as it owes watch-buffer, not when
 	// its blocked write times out.
 	failed := make(chan error, 1)
+	done := make(chan struct{})
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	go func() {
+		defer close(done)
 		var spare []byte
 		for {
 			select {
@@ -199,16 +206,19 @@ func (n *Node) watch(ctx context.Context, f query.Format, req *codec.Request, w 
 	}()
 	select {
 	case <-ctx.Done():
-		return nil
+		return done, nil
 	case err := <-failed:
-		return err
+		return done, err
 	case <-n.stop:
-		return errWatchStopped
+		return done, errWatchStopped
 	case <-x.drop:
 		n.log.Warn().Msg("cluster watcher dropped: slow consumer")
-		return ErrSlowWatcher
+		return done, ErrSlowWatcher
 	}
 }
+
+// closed is a closed channel: no write in progress.
+var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // without returns the elements of all that are not in some.
 func without(all, some []string) []string {
