@@ -252,25 +252,13 @@ func (m *merged) add(node string, body []byte) error {
 			m.states = append(m.states, ns)
 		}
 	case codec.AdminLOG:
-		var es []tuple
-		if err = json.Unmarshal(body, &es); err == nil {
-			for _, e := range es {
-				if len(e) != 2 {
-					return errors.New("a LOG entry is not [ts,message]")
-				}
-				m.hits = append(m.hits, query.Hit{TS: e[0].ts, Node: node, Msg: []byte(e[1].s)})
-			}
-		}
+		err = decodeTuples(body, 1, func(ts int64, s [][]byte) {
+			m.hits = append(m.hits, query.Hit{TS: ts, Node: node, Msg: s[0]})
+		})
 	case codec.AdminGREP:
-		var hs []tuple
-		if err = json.Unmarshal(body, &hs); err == nil {
-			for _, h := range hs {
-				if len(h) != 3 {
-					return errors.New("a GREP hit is not [ts,name,message]")
-				}
-				m.hits = append(m.hits, query.Hit{TS: h[0].ts, Name: h[1].s, Node: node, Msg: []byte(h[2].s)})
-			}
-		}
+		err = decodeTuples(body, 2, func(ts int64, s [][]byte) {
+			m.hits = append(m.hits, query.Hit{TS: ts, Name: string(s[0]), Node: node, Msg: s[1]})
+		})
 	case codec.AdminSTATS:
 		var s statsJSON
 		dec := json.NewDecoder(bytes.NewReader(body))
@@ -386,23 +374,6 @@ func (s *statsJSON) stats() query.Stats {
 		ForgottenTotal: s.ForgottenTotal, StoreBytes: s.StoreBytes, MaxMemory: s.MaxMemory,
 		EvictedTotal: s.EvictedTotal, LogDroppedTotal: s.LogDroppedTotal, NATSDroppedTotal: s.NATSDroppedTotal,
 	}
-}
-
-// tuple is a JSON array of numbers and strings: a LOG entry [ts,"msg"] or
-// a GREP hit [ts,"name","msg"].
-type tuple []scalar
-
-// scalar is a JSON number (an integer) or string.
-type scalar struct {
-	ts int64
-	s  string
-}
-
-func (v *scalar) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		return json.Unmarshal(b, &v.s)
-	}
-	return json.Unmarshal(b, &v.ts)
 }
 
 // statusOf is the HTTP status of a failed cluster query.

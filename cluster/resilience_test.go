@@ -216,3 +216,27 @@ func linesTotal(t *testing.T, a *adminConn) uint64 {
 	v, _ := strconv.ParseUint(statValue(d, "lines_total"), 10, 64)
 	return v
 }
+
+// TestStartWithoutNATS: a node whose NATS server is not up yet starts and
+// serves its clients, and joins once the server is there.
+func TestStartWithoutNATS(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	url := "nats://127.0.0.1:" + strconv.Itoa(port)
+	n1 := startNode(t, "n1", url)
+	dialData(t, n1.data(), "early").send(t, "LOG before NATS")
+	a := dialAdmin(t, n1.admin())
+	poll(t, 5*time.Second, func() bool { h, d := a.do(t, "CLUSTER NAMES"); return h == "OK 1" && slices.Equal(d, []string{"early"}) })
+	startNATS(t, port)
+	n2 := startNode(t, "n2", url)
+	dialData(t, n2.data(), "late")
+	waitPeers(t, n1, n2)
+	poll(t, 10*time.Second, func() bool {
+		h, d := a.do(t, "CLUSTER NAMES")
+		return h == "OK 2" && slices.Equal(d, []string{"early", "late"})
+	})
+}
