@@ -230,7 +230,10 @@ func TestStartWithoutNATS(t *testing.T) {
 	n1 := startNode(t, "n1", url)
 	dialData(t, n1.data(), "early").send(t, "LOG before NATS")
 	a := dialAdmin(t, n1.admin())
-	poll(t, 5*time.Second, func() bool { h, d := a.do(t, "CLUSTER NAMES"); return h == "OK 1" && slices.Equal(d, []string{"early"}) })
+	poll(t, 5*time.Second, func() bool {
+		h, d := a.do(t, "CLUSTER NAMES")
+		return h == "OK 1" && slices.Equal(d, []string{"early"})
+	})
 	startNATS(t, port)
 	n2 := startNode(t, "n2", url)
 	dialData(t, n2.data(), "late")
