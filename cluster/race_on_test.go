@@ -12,3 +12,7 @@ import "time"
 func stallLimit(flowing time.Duration) time.Duration {
 	return max(5*time.Millisecond, 3*flowing)
 }
+
+// medianLimit bounds the median PING round trip with NATS paused; the
+// race detector makes every step of the loop many times slower.
+const medianLimit = 500 * time.Millisecond
