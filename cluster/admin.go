@@ -33,7 +33,14 @@ func (n *Node) Admin(ctx context.Context, f query.Format, inner string, w io.Wri
 			return fail(errWatchBacklog)
 		}
 		// A write still blocked ends when the admin port closes the connection.
-		_, err := n.watch(ctx, f, &req, w, true)
+		_, err := n.watch(ctx, f, &req, w, func(missing []string) error {
+			_, err := w.Write(query.Frame{Format: f, Cluster: true, Missing: missing}.OpenStream(nil))
+			return err
+		})
+		var se *subscribeError
+		if errors.As(err, &se) {
+			return fail(err)
+		}
 		return err
 	}
 	m, err := n.query(ctx, &req, inner)

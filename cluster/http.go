@@ -160,20 +160,27 @@ func (n *Node) serveWatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "too many cluster watch streams")
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
 	s := &sse{w: w, rc: http.NewResponseController(w)}
-	if s.write(nil) != nil {
+	ctx, cancel := context.WithCancel(r.Context())
+	var beats sync.WaitGroup
+	defer func() { cancel(); beats.Wait() }()
+	writing, err := n.watch(ctx, query.JSON, &req, s, func([]string) error {
+		// Subscribed: the header goes out now, so that the reader knows
+		// every event from now on comes.
+		h := w.Header()
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Accel-Buffering", "no")
+		w.WriteHeader(http.StatusOK)
+		beats.Add(1)
+		go func() { defer beats.Done(); s.keepAlive(ctx, cancel) }()
+		return s.write(nil)
+	})
+	var se *subscribeError
+	if errors.As(err, &se) {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	ctx, cancel := context.WithCancel(r.Context())
-	beating := make(chan struct{})
-	go func() { defer close(beating); s.keepAlive(ctx, cancel) }()
-	defer func() { cancel(); <-beating }()
-	writing, err := n.watch(ctx, query.JSON, &req, s, false)
 	// The handler must not return while a write is in progress: one
 	// blocked on a reader that stopped reading is ended now.
 	_ = s.rc.SetWriteDeadline(time.Now())

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/logatron/logatron/web"
 )
@@ -109,7 +110,8 @@ func TestClusterHTTPToken(t *testing.T) {
 func TestClusterHTTPWatch(t *testing.T) {
 	fx := newFixture(t)
 	base := serveHTTP(t, fx.n3, "")
-	resp, err := http.Get(base + "/api/cluster/watch?client=alpha&client=web.*")
+	client := &http.Client{Timeout: 20 * time.Second} // bounds reading the stream too
+	resp, err := client.Get(base + "/api/cluster/watch?client=alpha&client=web.*")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,8 +119,8 @@ func TestClusterHTTPWatch(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("%d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	// The handler subscribes before it answers; the header is out once
-	// http.Get returns.
+	// The handler subscribes (and makes sure the NATS server has the
+	// subscription) before it answers; the header is out once Get returns.
 	fx.clients["beta@n2"].send(t, "LOG not watched")
 	fx.clients["alpha@n1"].send(t, "LOG over sse")
 	fx.clients["web.2@n2"].send(t, "SET k v")

@@ -18,6 +18,16 @@ import (
 // events pile up.
 var ErrSlowWatcher = errors.New("cluster watcher dropped: slow consumer: watch-buffer exceeded")
 
+// subscribeError: a CLUSTER WATCH could not subscribe; nothing was written.
+type subscribeError struct {
+	subject string
+	err     error
+}
+
+func (e *subscribeError) Error() string {
+	return "cannot subscribe to " + e.subject + ": " + e.err.Error()
+}
+
 // errWatchStopped ends a CLUSTER WATCH when the node stops.
 var errWatchStopped = errors.New("cluster watcher ended: node stopping")
 
@@ -144,14 +154,15 @@ func watchSubjects(globs []query.Glob) []string {
 }
 
 // watch streams the events of every node that req selects to w, in f,
-// until ctx ends (nil), w fails (its error) or the reader falls
+// once it has subscribed to them and called opened with the nodes known
+// but late (opened writes the stream's head), until ctx ends (nil), w fails (its error) or the reader falls
 // watch-buffer behind (ErrSlowWatcher). A write to w may still be in
 // progress when it returns (blocked on a reader that stopped reading, it
 // is not waited for): writing is closed when none is; the caller ends a
 // blocked one by closing w or setting its deadline. Events come from NATS, so a node
 // disconnected from NATS sees none, its own included. backlog= is not
 // taken: stored entries are for CLUSTER GREP and LOG.
-func (n *Node) watch(ctx context.Context, f query.Format, req *codec.Request, w io.Writer, open bool) (writing <-chan struct{}, err error) {
+func (n *Node) watch(ctx context.Context, f query.Format, req *codec.Request, w io.Writer, opened func(missing []string) error) (writing <-chan struct{}, err error) {
 	x := &watcher{f: f, match: query.NewMatcher(req.Match), limit: n.cfg.WatchBuffer,
 		wake: make(chan struct{}, 1), drop: make(chan struct{})}
 	for _, g := range req.Names {
@@ -160,17 +171,20 @@ func (n *Node) watch(ctx context.Context, f query.Format, req *codec.Request, w 
 	for _, subj := range watchSubjects(x.globs) {
 		sub, err := n.nc.Subscribe(subj, x.onMsg)
 		if err != nil {
-			_, err = w.Write(query.AppendError(nil, f, "cannot subscribe to "+subj+": "+err.Error()))
-			return closed, err
+			return closed, &subscribeError{subj, err}
 		}
 		defer func() { _ = sub.Unsubscribe() }()
 	}
-	if open {
-		named, alive := n.peers.known(n.cfg.Forget, n.cfg.Heartbeat)
-		fr := query.Frame{Format: f, Cluster: true, Missing: without(named, alive)}
-		if _, err := w.Write(fr.OpenStream(nil)); err != nil {
-			return closed, err
-		}
+	// A round trip to the NATS server, so that it has the subscriptions
+	// before the stream opens: every event published after the head
+	// reaches the reader. Disconnected, the subscriptions wait for the
+	// reconnect.
+	if n.nc.IsConnected() {
+		_ = n.nc.FlushTimeout(n.cfg.Timeout)
+	}
+	named, alive := n.peers.known(n.cfg.Forget, n.cfg.Heartbeat)
+	if err := opened(without(named, alive)); err != nil {
+		return closed, err
 	}
 	// The writes go on in their own goroutine, so that a reader that
 	// stops reading is dropped as soon as it owes watch-buffer, not when
