@@ -21,7 +21,7 @@ func (n *Node) Admin(ctx context.Context, f query.Format, inner string, w io.Wri
 		_, werr := w.Write(query.AppendError(nil, f, err.Error()))
 		return werr
 	}
-	if !n.started.Load() {
+	if !n.ready.Load() {
 		return fail(errNotStarted)
 	}
 	req, err := parse(inner)

@@ -106,7 +106,8 @@ type Node struct {
 	busy    chan struct{} // one token per request being answered for another node
 	watches chan struct{} // one token per CLUSTER WATCH over HTTP
 
-	started atomic.Bool
+	started atomic.Bool // Start was called
+	ready   atomic.Bool // Start succeeded: nc and the goroutines are there
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	subs    []*nats.Subscription
@@ -225,6 +226,7 @@ func (n *Node) Start(srv *loop.Server) error {
 	if nc.IsConnected() {
 		n.announce(nc, false)
 	}
+	n.ready.Store(true)
 	return nil
 }
 
@@ -232,8 +234,8 @@ func (n *Node) Start(srv *loop.Server) error {
 // publishing (events still queued are dropped) and closes the NATS
 // connection. It waits for its goroutines, or for ctx.
 func (n *Node) Stop(ctx context.Context) error {
-	if !n.started.Load() {
-		return nil
+	if !n.ready.Load() {
+		return nil // never started, or Start failed and cleaned up
 	}
 	select {
 	case <-n.stop:

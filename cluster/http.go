@@ -103,7 +103,7 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 
 // serveQuery answers one request line as JSON.
 func (n *Node) serveQuery(w http.ResponseWriter, r *http.Request, line string) {
-	if !n.started.Load() {
+	if !n.ready.Load() {
 		writeError(w, http.StatusServiceUnavailable, errNotStarted.Error())
 		return
 	}
@@ -148,7 +148,7 @@ func (n *Node) serveWatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if !n.started.Load() {
+	if !n.ready.Load() {
 		writeError(w, http.StatusServiceUnavailable, errNotStarted.Error())
 		return
 	}

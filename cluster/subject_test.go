@@ -1,10 +1,13 @@
 package cluster
 
 import (
+	"bytes"
+	"context"
 	"strings"
 	"testing"
 
 	"github.com/logatron/logatron/codec"
+	"github.com/logatron/logatron/query"
 )
 
 func TestToken(t *testing.T) {
@@ -80,5 +83,26 @@ func TestConfig(t *testing.T) {
 		case err == nil && (n.cfg.Timeout != 2e9 || n.cfg.WatchBuffer != 4<<20):
 			t.Errorf("defaults: %+v", n.cfg)
 		}
+	}
+}
+
+// TestNotStarted: before Start (main sets the hooks before the server
+// runs), CLUSTER answers an error and Stop does nothing.
+func TestNotStarted(t *testing.T) {
+	n, err := New(Config{URL: "nats://127.0.0.1:1", Node: "n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []query.Format{query.Text, query.JSON} {
+		var b bytes.Buffer
+		if err := n.Admin(context.Background(), f, "NAMES", &b); err != nil {
+			t.Fatal(err)
+		}
+		if want := string(query.AppendError(nil, f, "cluster not started yet")); b.String() != want {
+			t.Errorf("got %q, want %q", b.String(), want)
+		}
+	}
+	if err := n.Stop(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }
