@@ -99,7 +99,7 @@ type Node struct {
 	nc    *nats.Conn
 	peers peers
 
-	queue   chan []byte   // batches of event lines (see publish.go)
+	queue   chan *[]byte  // batches of event lines (see publish.go)
 	queued  atomic.Int64  // bytes in queue
 	dropped atomic.Uint64 // events not published: nats_dropped_total
 	gaps    atomic.Uint64 // times the loop dropped our subscription
@@ -130,7 +130,7 @@ func New(cfg Config) (*Node, error) {
 		cfg:     cfg,
 		id:      nats.NewInbox(),
 		log:     cfg.Log.With().Str("node", cfg.Node).Logger(),
-		queue:   make(chan []byte, queueBatches),
+		queue:   make(chan *[]byte, queueBatches),
 		busy:    make(chan struct{}, maxAnswering),
 		watches: make(chan struct{}, maxHTTPWatches),
 		stop:    make(chan struct{}),

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/logatron/logatron/loop"
@@ -86,30 +87,43 @@ func (n *Node) enqueue(b []byte) {
 		n.dropped.Add(uint64(bytes.Count(b, []byte("\n"))))
 		return
 	}
+	bp := batches.Get().(*[]byte)
+	*bp = append((*bp)[:0], b...)
 	select {
-	case n.queue <- bytes.Clone(b):
+	case n.queue <- bp:
 	default:
+		batches.Put(bp)
 		n.queued.Add(-cost)
 		n.dropped.Add(uint64(bytes.Count(b, []byte("\n"))))
 	}
 }
 
+// batches recycles the queue's copies of the loop's batches: copying
+// megabytes a second into fresh memory made the garbage collector run
+// often, and its assists slow the loop.
+var batches = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledBatch: larger copies are left to the garbage collector.
+const maxPooledBatch = 1 << 20
+
 // publish sends the queued event lines to NATS until the queue is closed.
 func (n *Node) publish() {
 	defer n.wg.Done()
 	p := publisher{nc: n.nc, node: n.cfg.Node}
-	for b := range n.queue {
+	for bp := range n.queue {
+		b := *bp
 		select {
 		case <-n.stop: // stopping: what is left is dropped, not waited for
-			n.queued.Add(-int64(len(b)))
 			n.dropped.Add(uint64(bytes.Count(b, []byte("\n"))))
-			continue
 		default:
+			p.batch(b) // NATS copies what it publishes
+			n.dropped.Add(p.failed)
+			p.failed = 0
 		}
-		p.batch(b)
 		n.queued.Add(-int64(len(b)))
-		n.dropped.Add(p.failed)
-		p.failed = 0
+		if cap(b) <= maxPooledBatch {
+			batches.Put(bp)
+		}
 	}
 }
 
