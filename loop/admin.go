@@ -358,7 +358,7 @@ func (r *responder) answer(line string) bool {
 		_ = r.write(query.AppendDone(nil, f))
 		_ = r.gc.Close()
 		return false
-	case req.Cmd == codec.AdminWATCH:
+	case req.Cmd == codec.AdminWATCH && !req.Cluster:
 		return r.startWatch(&req)
 	}
 	return r.reply(&req)
