@@ -102,3 +102,36 @@ func BenchmarkDump10k(b *testing.B) {
 		st.Dump()
 	}
 }
+
+// BenchmarkStoreCONT is a stack trace sent line by line: one LOG and 39
+// CONT lines per read, so most lines extend the newest entry in place. One
+// op is one line.
+func BenchmarkStoreCONT(b *testing.B) {
+	st, d := newTestClient(testConfig())
+	var trace strings.Builder
+	trace.WriteString("LOG panic: runtime error: index out of range [3] with length 3\n")
+	for i := range 39 {
+		fmt.Fprintf(&trace, "CONT main.worker%d(0xc000012345, 0x3)\n", i)
+	}
+	read := []byte(trace.String())
+	for range 200 { // warm the ring and the store's buffers
+		st.Ingest(d, read, 1)
+	}
+	b.SetBytes(int64(len(read) / 40))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += 40 {
+		st.Ingest(d, read, int64(i))
+	}
+}
+
+func TestStoreCONTDoesNotAllocate(t *testing.T) {
+	st, d := newTestClient(testConfig())
+	read := []byte("LOG first line of a trace\n" + strings.Repeat("CONT \tat frame(0x1234)\n", 20))
+	for range 200 {
+		st.Ingest(d, read, 1)
+	}
+	if n := testing.AllocsPerRun(100, func() { st.Ingest(d, read, 2) }); n != 0 {
+		t.Errorf("storing a LOG and 20 CONT lines allocates %v times", n)
+	}
+}
