@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,7 +35,7 @@ func TestHandler(t *testing.T) {
 		}, []string{`WARN odd values space="a b" empty="" quote="say \"hi\"" eq="a=b" backslash=c:\x`}},
 		{"quoted backslash", nil, func(l *slog.Logger) { l.Info("m", "path", `c:\program files`) },
 			[]string{`INFO m path="c:\\program files"`}},
-		{"levels", nil, func(l *slog.Logger) { l.Error("failed"); l.Log(nil, slog.LevelInfo+2, "custom") },
+		{"levels", nil, func(l *slog.Logger) { l.Error("failed"); l.Log(context.Background(), slog.LevelInfo+2, "custom") },
 			[]string{"ERROR failed", "INFO+2 custom"}},
 		{"group", nil, func(l *slog.Logger) {
 			l.Info("login", slog.Group("user", "id", 7, "name", "Ann Lee"), "after", 1)

@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"regexp"
 	"strconv"
 	"time"
@@ -102,7 +101,7 @@ func (n *Node) reply(subject string, body []byte, errMsg string) {
 }
 
 // errNotCluster: a request CLUSTER cannot run.
-var errNotCluster = errors.New("usage: CLUSTER NAMES|CLIENTS|CLIENT|LOG|STATE|GREP|STATS|WATCH ...")
+var errNotCluster = codec.UsageError(codec.AdminCLUSTER)
 
 // parse parses a request line that CLUSTER runs.
 func parse(line string) (codec.Request, error) {

@@ -159,6 +159,9 @@ var (
 	errUsageLog = errors.New("usage: LOG <name> [<n>]")
 )
 
+// UsageError is the admin protocol's `usage: <syntax>` error of cmd.
+func UsageError(cmd AdminCmd) error { return usageErr[cmd] }
+
 // ParseAdmin parses one admin request line (terminator already removed). The
 // returned error's text is exactly what follows "ERR " in the reply:
 //

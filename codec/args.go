@@ -177,30 +177,3 @@ func CompileRegex(s string) (*regexp.Regexp, error) {
 	return re, nil
 }
 
-// MatchGlob reports whether name matches the <glob> pattern: '*' matches any
-// run of bytes (including none), '?' exactly one byte, every other byte
-// itself; a pattern without '*' or '?' matches only the name it spells.
-// Time is O(len(pattern)*len(name)) at worst and it does not allocate.
-func MatchGlob(pattern, name string) bool {
-	p, n := 0, 0
-	star, mark := -1, 0 // the last '*' seen and the name position it is tried at
-	for n < len(name) {
-		switch {
-		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == name[n]) && pattern[p] != '*':
-			p++
-			n++
-		case p < len(pattern) && pattern[p] == '*':
-			star, mark = p, n
-			p++
-		case star >= 0:
-			mark++
-			p, n = star+1, mark
-		default:
-			return false
-		}
-	}
-	for p < len(pattern) && pattern[p] == '*' {
-		p++
-	}
-	return p == len(pattern)
-}
