@@ -176,4 +176,3 @@ func CompileRegex(s string) (*regexp.Regexp, error) {
 	}
 	return re, nil
 }
-
