@@ -245,9 +245,9 @@ func awaitClose(c *net.TCPConn) error {
 	return err
 }
 
-// pingProbe sends PING on its own admin connection, back to back, until
+// perfPingProbe sends PING on its own admin connection, back to back, until
 // the returned function is called, which returns every round trip.
-func pingProbe(t *testing.T, addr string) (stop func() []time.Duration) {
+func perfPingProbe(t *testing.T, addr string) (stop func() []time.Duration) {
 	t.Helper()
 	c := dial(t, addr)
 	r := bufio.NewReader(c)
@@ -448,7 +448,7 @@ func probed(t *testing.T, pid int, dataAddr, adminAddr, kind string, during func
 	st := stall{kind: kind}
 	switch kind {
 	case "ping":
-		stop := pingProbe(t, adminAddr)
+		stop := perfPingProbe(t, adminAddr)
 		before := runWaits(pid)
 		during()
 		st.waited = mostWaited(before, runWaits(pid))
