@@ -12,13 +12,13 @@ import (
 // of data reads. gnet handles the sockets one epoll_wait reported, in its
 // order; in level-triggered mode a socket that becomes ready during a round
 // is queued behind every data socket that stays ready, so under a full data
-// load a PING waited for the rest of one round and all of the next (p50
-// 8 ms with 100 clients sending flat out). Between data reads, at most
-// every 250 µs (one epoll_wait each: about 0.1% of a core), the loop asks a
-// second epoll set that holds only the admin sockets, and reads those that
-// are ready itself; gnet's own read of them then finds nothing (EAGAIN),
-// which it ignores. With no admin connection open there is no set and no
-// cost.
+// load a request waited for the rest of one round and all of the next.
+// Between data reads, at most every 250 µs (one epoll_wait each), the loop
+// asks a second epoll set that holds only the admin sockets, and reads
+// those that are ready itself; gnet's own read of them then finds nothing
+// (EAGAIN), which it ignores. With no admin connection open there is no set
+// and no cost. It is a gnet workaround for read order, not a write path:
+// every reply goes through the connection's responder.
 type adminPoll struct {
 	ep     int // epoll descriptor; -1 while no admin connection is open
 	byFd   map[int]*adminConn
