@@ -467,10 +467,11 @@ func probed(t *testing.T, pid int, dataAddr, adminAddr, kind string, during func
 // probes numbers the tick probes' clients.
 var probes atomic.Int64
 
-// reportStalls logs the windows' figures by probe and returns the worst.
-func reportStalls(t *testing.T, what string, st []stall) time.Duration {
+// reportStalls logs the windows' figures by probe and returns the worst
+// each probe saw.
+func reportStalls(t *testing.T, what string, st []stall) (ping, tick time.Duration) {
 	t.Helper()
-	var worst time.Duration
+	worst := map[string]time.Duration{}
 	for _, kind := range []string{"ping", "tick"} {
 		var w, waited []time.Duration
 		n := 0
@@ -485,9 +486,9 @@ func reportStalls(t *testing.T, what string, st []stall) time.Duration {
 		name := map[string]string{"ping": "PING p100", "tick": "tick delay max"}[kind]
 		t.Logf("%s: %s per window %v (%d samples); run-queue wait in each window of the server thread that waited most %v",
 			what, name, roundAll(w), n, roundAll(waited))
-		worst = max(worst, slices.Max(w))
+		worst[kind] = slices.Max(w)
 	}
-	return worst
+	return worst["ping"], worst["tick"]
 }
 
 // roundAll rounds each duration to 10 µs, for reading.
@@ -584,7 +585,11 @@ func TestPerfGrepAndClients(t *testing.T) {
 		fleetClients, fleetEntries, took.Round(time.Millisecond), s["store_bytes"], s["heap_bytes"], s["closed_clients"])
 
 	pid := p.cmd.Process.Pid
-	const reps = 10 // per query: half under each probe
+	const (
+		reps        = 10 // per query: half under each probe
+		idleWindows = "idle, 300 ms windows"
+	)
+	var idlePing time.Duration
 	probedRuns := func(t *testing.T, what string, isTarget bool, during func(t *testing.T)) {
 		t.Helper()
 		quiet(t)
@@ -593,16 +598,24 @@ func TestPerfGrepAndClients(t *testing.T) {
 			kind := []string{"ping", "tick"}[rep%2]
 			st = append(st, probed(t, pid, dataAddr, adminAddr, kind, func() { during(t) }))
 		}
-		worst := reportStalls(t, what, st)
+		ping, tick := reportStalls(t, what, st)
+		if what == idleWindows {
+			idlePing = ping
+		}
 		if !isTarget {
 			return
 		}
-		target(t, worst <= 5*time.Millisecond, "%s: longest stall seen by either probe %v, target at most 5 ms", what, worst)
+		// The tick probe's delay is stamped by the server, so a wait of the
+		// measuring side for a core does not count: it holds the target.
+		// A PING's round trip includes the probe's own waits for a core,
+		// which the idle windows show; it is reported beside it.
+		target(t, tick <= 5*time.Millisecond, "%s: longest tick delay %v, target at most 5 ms", what, tick)
+		t.Logf("%s: longest PING round trip %v (%s against 5 ms; idle windows' longest: %v)", what, ping, verdict(ping <= 5*time.Millisecond), idlePing)
 	}
 
 	// The probes on an idle server: the floor the stall figures stand on.
 	t.Run("idle", func(t *testing.T) {
-		probedRuns(t, "idle, 300 ms windows", false, func(*testing.T) {
+		probedRuns(t, idleWindows, false, func(*testing.T) {
 			time.Sleep(300 * time.Millisecond) // a window of idle probing: nothing to wait for
 		})
 	})
@@ -622,7 +635,8 @@ func TestPerfGrepAndClients(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var times []time.Duration
-			probedRuns(t, tc.req, true, func(t *testing.T) {
+			// The stall target is the literal GREPs'; the regex's is reported.
+			probedRuns(t, tc.req, tc.limit > 0, func(t *testing.T) {
 				began := time.Now()
 				lines := ask(t, a.c, a.r, tc.req)
 				times = append(times, time.Since(began))
