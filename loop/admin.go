@@ -2,8 +2,6 @@ package loop
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"strconv"
@@ -338,7 +336,7 @@ func (r *responder) answer(line string) bool {
 			return true
 		case err != nil || req.Cmd != codec.AdminAUTH:
 			return r.write(query.AppendError(nil, f, "auth required")) == nil
-		case !sameToken(req.Token, token):
+		case !store.SameToken([]byte(req.Token), []byte(token)):
 			r.s.log.Warn().Str("addr", r.addr).Msg("admin connection: wrong token")
 			_ = r.write(query.AppendError(nil, f, "not authorized"))
 			_ = r.gc.Close()
@@ -580,11 +578,4 @@ func requestQuery(req *codec.Request) Query {
 		q.Until = time.UnixMilli(hi)
 	}
 	return q
-}
-
-// sameToken compares a given token with the configured one in constant
-// time: both are hashed first, so not even the length leaks.
-func sameToken(given, want string) bool {
-	a, b := sha256.Sum256([]byte(given)), sha256.Sum256([]byte(want))
-	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }

@@ -325,10 +325,6 @@ func (st *Stream) signal() {
 	}
 }
 
-// Push appends lines that the reader must get before any event (such as
-// WATCH's "OK stream"); false means the reader is too far behind.
-func (st *Stream) Push(b []byte, limit int) bool { return st.push(b, limit) }
-
 func (st *Stream) push(b []byte, limit int) bool {
 	st.mu.Lock()
 	defer st.mu.Unlock()

@@ -13,8 +13,7 @@ import (
 
 // The methods here copy; they run on the store's goroutine and do nothing
 // else, so a query holds up ingest only for the copy. Sorting and
-// rendering happen on the caller's goroutine (SortInfos, FillAddrs,
-// SortDump).
+// rendering happen on the caller's goroutine (FillAddrs, SortState).
 
 // Names copies every connected client's name, sorted.
 func (s *Store) Names() []string {
@@ -118,19 +117,6 @@ func (p Peer) Append(dst []byte) []byte {
 	return strconv.AppendUint(dst, p.v4&0xffff, 10)
 }
 
-// Infos copies the selected clients, unsorted; peers[i] is client i's address.
-func (s *Store) Infos(w Which) (out []query.ClientInfo, peers []Peer) {
-	out = make([]query.ClientInfo, 0, len(s.clients))
-	peers = make([]Peer, 0, len(s.clients))
-	for _, cl := range s.clients {
-		if w.Has(cl) {
-			out = append(out, cl.Info())
-			peers = append(peers, cl.peer)
-		}
-	}
-	return out, peers
-}
-
 // FillAddrs sets each info's Addr from its peer, off the loop. The texts
 // are written into one buffer that becomes one string, which each Addr
 // slices: one allocation for 10,000 clients instead of 10,000.
@@ -147,63 +133,6 @@ func FillAddrs(cs []query.ClientInfo, peers []Peer) {
 		cs[i].Addr = all[start:end]
 		start = end
 	}
-}
-
-// SortInfos orders cs by name, in place, and returns it. Names often share
-// a long prefix (worker_1, worker_2, ...), which makes string comparisons
-// slow; so it sorts small records keyed by the 8 bytes that follow the
-// prefix all names share, comparing whole names only on equal keys, and
-// then moves each info once, following the permutation's cycles.
-func SortInfos(cs []query.ClientInfo) []query.ClientInfo {
-	if len(cs) < 2 {
-		return cs
-	}
-	lcp := len(cs[0].Name)
-	for i := 1; i < len(cs) && lcp > 0; i++ {
-		a, b := cs[0].Name[:lcp], cs[i].Name
-		n := 0
-		for n < len(a) && n < len(b) && a[n] == b[n] {
-			n++
-		}
-		lcp = n
-	}
-	type rec struct {
-		key uint64 // big-endian bytes lcp..lcp+8 of the name, zero-padded
-		i   int
-	}
-	rs := make([]rec, len(cs))
-	for i := range cs {
-		var k [8]byte
-		copy(k[:], cs[i].Name[lcp:])
-		rs[i] = rec{binary.BigEndian.Uint64(k[:]), i}
-	}
-	// Zero padding orders a shorter name first, as string comparison does:
-	// names hold no zero bytes.
-	slices.SortFunc(rs, func(a, b rec) int {
-		if c := cmp.Compare(a.key, b.key); c != 0 {
-			return c
-		}
-		return cmp.Compare(cs[a.i].Name, cs[b.i].Name)
-	})
-	// Position i takes the info at rs[i].i; a done record is marked -1.
-	for start := range rs {
-		if rs[start].i < 0 || rs[start].i == start {
-			continue
-		}
-		tmp := cs[start]
-		j := start
-		for {
-			from := rs[j].i
-			rs[j].i = -1
-			if from == start {
-				cs[j] = tmp
-				break
-			}
-			cs[j] = cs[from]
-			j = from
-		}
-	}
-	return cs
 }
 
 // Log copies the newest n entries (n < 0: all) in three allocations.
@@ -234,15 +163,6 @@ func (cl *Client) State() []query.KV {
 	return kvs
 }
 
-// Dump copies everything held for every client, unsorted.
-func (s *Store) Dump() []query.Dump {
-	out := make([]query.Dump, 0, len(s.clients))
-	for _, cl := range s.clients {
-		out = append(out, cl.Dump())
-	}
-	return out
-}
-
 // Dump copies everything held for the client.
 func (cl *Client) Dump() query.Dump {
 	var d query.Dump
@@ -268,13 +188,4 @@ func (cl *Client) DumpInto(d *query.Dump) {
 // SortState orders state by key, in place.
 func SortState(kvs []query.KV) {
 	slices.SortFunc(kvs, func(a, b query.KV) int { return cmp.Compare(a.Key, b.Key) })
-}
-
-// SortDump orders a dump's clients by name and each state by key.
-func SortDump(ds []query.Dump) []query.Dump {
-	slices.SortFunc(ds, func(a, b query.Dump) int { return cmp.Compare(a.Name, b.Name) })
-	for i := range ds {
-		SortState(ds[i].State)
-	}
-	return ds
 }

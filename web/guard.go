@@ -1,13 +1,13 @@
 package web
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"strings"
+
+	"github.com/logatron/logatron/store"
 )
 
 // loopbackHost reports whether a request's Host names the loopback
@@ -52,8 +52,7 @@ func (s *Server) authorized(r *http.Request) bool {
 		}
 		got = q.Get("token")
 	}
-	sum := sha256.Sum256([]byte(got))
-	return subtle.ConstantTimeCompare(sum[:], s.token[:]) == 1
+	return store.SameToken([]byte(got), []byte(s.opts.AdminToken))
 }
 
 // bearer returns the token of an "Authorization: Bearer <token>" header

@@ -14,7 +14,6 @@ package web
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"embed"
 	"errors"
@@ -115,7 +114,6 @@ type Server struct {
 	opts     Options
 	hs       *http.Server
 	mux      *http.ServeMux
-	token    [32]byte      // SHA-256 of opts.AdminToken, compared in constant time
 	streams  chan struct{} // one token per open WebSocket or event stream
 	health   health
 	loopback bool // the listener is on a loopback address: Host is checked
@@ -134,7 +132,6 @@ func NewServer(srv *loop.Server, opts Options) (*Server, error) {
 		srv:     srv,
 		log:     opts.Log,
 		opts:    opts,
-		token:   sha256.Sum256([]byte(opts.AdminToken)),
 		streams: make(chan struct{}, opts.MaxStreams),
 		health:  health{srv: srv},
 	}
