@@ -201,6 +201,15 @@ func (s *Server) ClientInfos(ctx context.Context, q Query) ([]query.ClientInfo, 
 	var cs []query.ClientInfo
 	var peers []store.Peer
 	err := s.scan(ctx, q, sliceClients, func(cl *store.Client) (int, bool) {
+		if cs == nil {
+			// Sized once for every client held (or the page), not grown
+			// step after step by copying.
+			n := s.st.Connected() + s.st.Closed()
+			if q.Limit > 0 {
+				n = min(n, q.Limit)
+			}
+			cs, peers = make([]query.ClientInfo, 0, n), make([]store.Peer, 0, n)
+		}
 		cs = append(cs, cl.Info())
 		peers = append(peers, cl.Peer())
 		return 1, q.Limit <= 0 || len(cs) < q.Limit
