@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -59,5 +60,45 @@ func TestWatcherKeepsUpWithOneLongRead(t *testing.T) {
 	close(stop)
 	if n := <-got; n != lines || st.Watch.dropped != 0 {
 		t.Fatalf("reader got %d of %d events; watchers dropped: %d", n, lines, st.Watch.dropped)
+	}
+}
+
+// TestBacklogFitsHalfWatchBuffer: a WATCH backlog larger than half of
+// watch-buffer is cut to its newest entries that fit, in time order, and
+// the watcher is not dropped for it.
+func TestBacklogFitsHalfWatchBuffer(t *testing.T) {
+	cfg := testConfig()
+	cfg.WatchBuffer = 4096
+	st := New(cfg)
+	for i := range 3 {
+		c := st.NewConn(Peer{})
+		read := fmt.Appendf(nil, "IAM c%d\n", i)
+		for k := range 100 {
+			read = fmt.Appendf(read, "LOG c%d line %03d\n", i, k)
+		}
+		st.Ingest(&c, read, int64(1000+i))
+	}
+	stream := NewStream("", nil, nil, nil)
+	st.WatchStream(stream, query.Text, &WatchFilter{Backlog: 100}, []byte("OK stream\n"))
+	out, err := stream.Take(nil)
+	if err != nil {
+		t.Fatalf("the watcher was dropped: %v", err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if lines[0] != "OK stream" || len(out) > cfg.WatchBuffer/2+len("OK stream\n") || len(lines) < 10 {
+		t.Fatalf("%d bytes, %d lines, first %q", len(out), len(lines), lines[0])
+	}
+	// The newest entries that fit: the last line is c2's newest, and the
+	// lines run in time order without a gap.
+	if last := lines[len(lines)-1]; !strings.HasSuffix(last, "LOG c2 c2 line 099") {
+		t.Errorf("last backlog line %q, want c2's newest", last)
+	}
+	for i := 2; i < len(lines); i++ {
+		if lines[i] < lines[i-1] { // time, then name, then ring order: all ascending as text here
+			t.Errorf("backlog not in order at %d: %q after %q", i, lines[i], lines[i-1])
+		}
+	}
+	if st.Watch.Dropped() != 0 {
+		t.Error("the watcher was counted as dropped")
 	}
 }
