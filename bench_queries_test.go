@@ -1041,9 +1041,9 @@ func fdsOf(pid int) int {
 // TestPerfConnectCloseFlood: clients that connect, send IAM and a LOG
 // line, and close at once, 32 at a time, 100,000 times, on an idle server
 // and on one busy with 100 connections logging flat out (a reconnect storm
-// on a loaded server). Nothing bounds how far the server's acceptor may
-// run ahead of its event loop, so its open descriptors are sampled
-// throughout; the server must survive and count every client.
+// on a loaded server), at the default open-file limit. The server's open
+// descriptors are sampled throughout (the acceptors bound the connections
+// waiting for the loop); the server must survive and count every client.
 func TestPerfConnectCloseFlood(t *testing.T) {
 	perfOnly(t)
 	for _, busy := range []bool{false, true} {
@@ -1057,49 +1057,12 @@ func flood(t *testing.T, n int, busy bool) {
 	p, raw := startCapture(t, binary(t), loopbackArgs...)
 	dataAddr, adminAddr, maxClients := p.listeningWithMax()
 	a := dialAdmin(t, adminAddr)
-	pid := p.cmd.Process.Pid
-	quit, peak := make(chan struct{}), make(chan int, 1)
-	go func() {
-		most := 0
-		defer func() { peak <- most }()
-		for {
-			select {
-			case <-quit:
-				return
-			case <-time.After(20 * time.Millisecond): // the sampling interval
-			}
-			most = max(most, fdsOf(pid))
-		}
-	}()
-	stopSampling := sync.OnceValue(func() int { close(quit); return <-peak })
+	peak := sampleFDs(t, p.cmd.Process.Pid)
 	t.Cleanup(func() {
-		t.Logf("server's open descriptors: at most %d sampled (max_clients %d)", stopSampling(), maxClients)
+		t.Logf("server's open descriptors: at most %d sampled (max_clients %d)", peak(), maxClients)
 	})
 	if busy {
-		// 100 connections send 64 lines a write until the flood is over.
-		batch := []byte(strings.Repeat("LOG "+strings.Repeat("b", 64)+"\n", 64))
-		var wg sync.WaitGroup
-		stop := make(chan struct{})
-		for i := range 100 {
-			c := dial(t, dataAddr)
-			write(t, c, fmt.Sprintf("IAM busy%03d\n", i))
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-					if _, err := c.Write(batch); err != nil {
-						return
-					}
-				}
-			}()
-		}
-		defer func() { close(stop); wg.Wait() }()
+		defer busyLoggers(t, dataAddr, 100)()
 	}
 	took := cycles(t, p, raw, dataAddr, n, 32, false, func(i int, dst []byte) []byte {
 		dst = fmt.Appendf(dst, "IAM f%06d\nLOG ", i)

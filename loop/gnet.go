@@ -1,31 +1,23 @@
 package loop
 
-// The gnet v2.9.7 adapter: the engine's callbacks and the sockets it
-// listens on. Each callback is short and hands the work to the store or
-// the admin port.
+// The gnet v2.9.7 adapter: the engine's callbacks. Each callback is short
+// and hands the work to the store or the admin port.
 //
 // gnet v2.9.7 has traps that this package works around; each workaround
 // lives here or where it is named, and has a test that shows it:
 //
-//   - A listener's bind error is replaced by EBADF when WithTCPKeepAlive is
-//     set (gnet sets keepalive on the failed socket). We never pass that
-//     option: keepalive is set on the data listener in OnBoot (accepted
-//     sockets inherit it) and on each admin socket in OnOpen.
-//     TestListenAddressInUse, TestListenKeepAlive.
-//   - gnet returns the bare bind error without naming the address, and
-//     leaves the data listener open when the admin bind fails: listenErr
-//     names the port by probing the admin address. TestListenAddressInUse.
-//   - EMFILE at accept stops the whole engine and Rotate returns nil:
-//     max-clients is derived from the open-file limit (defaultMaxClients)
-//     and a nil return without Stop is reported as a failure.
-//     TestConnectionCeiling (main package).
+//   - Its listeners: the acceptor queues connections to the loop without
+//     bound and stops the engine on EMFILE; WithTCPKeepAlive replaces a
+//     bind error with EBADF; a bind error does not name the address;
+//     DupListener finds a listener by its address text. The engine runs
+//     with no address, and our acceptors (accept.go) bind, accept and
+//     enroll each connection, with the port it came from as its context.
+//     TestConnectCloseFlood (main package), TestListenAddressInUse,
+//     TestListenKeepAlive, TestDistinctPortsWhenBothAreZero.
 //   - OnTick runs on the ticker goroutine, not the loop, and there is no way
 //     to reach EventLoop().Execute without a conn: a socketpair "control
 //     conn" is enrolled on the first tick (enrollControl) and every
 //     hand-off to the loop goes through it (onLoop). TestGoAPIWithoutRunningServer.
-//   - DupListener finds a listener by its address text: two ports on ":0"
-//     get distinct spellings (New), and bound ports are read back with
-//     getsockname (boundAddr). TestDistinctPortsWhenBothAreZero.
 //   - A peer's half-close makes gnet close the socket and drop what the
 //     kernel did not take: admin replies are written by the connection's
 //     responder through a duplicate of the socket (admin.go).
@@ -52,53 +44,8 @@ type handler struct {
 type ctlMark struct{}
 
 func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
-	s := h.s
-	s.eng = eng
-	var err error
-	if s.dataAddr, err = boundAddr(eng, s.cfg.Listen, s.cfg.KeepAlive); err != nil {
-		s.startErr = err
-		return gnet.None
-	}
-	if s.cfg.Admin != "" {
-		if s.adminAddr, err = boundAddr(eng, s.cfg.Admin, 0); err != nil {
-			s.startErr = err
-			return gnet.None
-		}
-	}
-	ev := s.log.Info().Str("data", s.dataAddr.String()).Int("max_clients", s.cfg.MaxClients)
-	if s.adminAddr != nil {
-		ev = ev.Str("admin", s.adminAddr.String())
-	}
-	ev.Msg("listening")
+	h.s.eng = eng
 	return gnet.None
-}
-
-// boundAddr asks the kernel which address a listener got, since gnet keeps
-// the configured one (port 0 included). A keepalive above 0 is set on the
-// listener: Linux copies it to each socket accepted from it, which saves
-// four system calls per connection in a connection storm.
-func boundAddr(eng gnet.Engine, addr string, keep time.Duration) (*net.TCPAddr, error) {
-	fd, err := eng.DupListener("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("logatron: listener %s: %w", addr, err)
-	}
-	defer unix.Close(fd)
-	if keep > 0 {
-		if err := keepAlive(fd, keep); err != nil {
-			return nil, fmt.Errorf("logatron: listener %s: keepalive: %w", addr, err)
-		}
-	}
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		return nil, fmt.Errorf("logatron: listener %s: %w", addr, err)
-	}
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return &net.TCPAddr{IP: net.IP(a.Addr[:]).To16(), Port: a.Port}, nil
-	case *unix.SockaddrInet6:
-		return &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}, nil
-	}
-	return nil, fmt.Errorf("logatron: listener %s: unexpected address family", addr)
 }
 
 // OnTick runs on gnet's ticker goroutine, not the loop: the first tick
@@ -167,10 +114,13 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.None
 	}
 	var act gnet.Action
-	if s.isAdmin(c) {
+	switch c.Context() {
+	case adminPort:
 		act = s.openAdmin(c)
-	} else {
+	case dataPort:
 		act = s.openData(c)
+	default: // gnet's own unix listener (see Start): not a port we serve
+		return nil, gnet.Close
 	}
 	if _, admin := c.Context().(*adminConn); admin && act == gnet.None {
 		s.setKeepAlive(c)
@@ -179,7 +129,7 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 }
 
 // setKeepAlive applies cfg.KeepAlive to an accepted admin connection. Data
-// connections inherit it from their listener (see OnBoot); an admin socket
+// connections inherit it from their listener (see listen); an admin socket
 // needs its own, since openAdmin's net.FileConn gave it Go's default (15 s).
 func (s *Server) setKeepAlive(c gnet.Conn) {
 	if err := keepAlive(c.Fd(), s.cfg.KeepAlive); err != nil {
@@ -232,31 +182,6 @@ func (h *handler) OnClose(c gnet.Conn, err error) gnet.Action {
 
 func (h *handler) OnShutdown(gnet.Engine) {
 	h.s.log.Info().Msg("shutting down")
-}
-
-// isAdmin tells which listener accepted c.
-func (s *Server) isAdmin(c gnet.Conn) bool {
-	if s.adminAddr == nil {
-		return false
-	}
-	if a, ok := c.LocalAddr().(*net.TCPAddr); ok && a.Port != 0 {
-		if s.adminAddr.Port == s.dataAddr.Port { // one port number on two addresses
-			return a.IP.Equal(s.adminAddr.IP)
-		}
-		return a.Port == s.adminAddr.Port
-	}
-	// Configured port 0: gnet reports the listener's configured address, so ask the kernel.
-	sa, err := unix.Getsockname(c.Fd())
-	if err != nil {
-		return false
-	}
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return a.Port == s.adminAddr.Port
-	case *unix.SockaddrInet6:
-		return a.Port == s.adminAddr.Port
-	}
-	return false
 }
 
 // gnetLogger sends gnet's own log lines to zerolog.

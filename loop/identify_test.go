@@ -164,12 +164,35 @@ func TestTooManyClients(t *testing.T) {
 		n := adm.text("NAMES")
 		return slices.Equal(n, []string{"b"}), strings.Join(n, ",")
 	})
-	silent := dialData(t, srv)
-	_ = silent
-	refused := dialData(t, srv)
-	if got := readToClose(t, refused.conn, 5*time.Second); got != "ERR too many clients\n" {
-		t.Fatalf("with a silent connection holding the slot: got %q", got)
+	// Two silent connections: the loop opens them in the order it learns
+	// of them, not necessarily that of the connects, so either may take
+	// the slot; the other is refused.
+	x, y := dialData(t, srv), dialData(t, srv)
+	type read struct {
+		c   *dataClient
+		got string
 	}
+	reads := make(chan read, 2)
+	for _, c := range []*dataClient{x, y} {
+		c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		go func() {
+			b, _ := io.ReadAll(c.conn)
+			reads <- read{c, string(b)}
+		}()
+	}
+	first := <-reads
+	if first.got != "ERR too many clients\n" {
+		t.Fatalf("with a silent connection holding the slot: got %q", first.got)
+	}
+	silent := x
+	if first.c == x {
+		silent = y
+	}
+	silent.conn.SetReadDeadline(time.Now()) // end the other read
+	if second := <-reads; second.got != "" {
+		t.Fatalf("the connection holding the slot read %q", second.got)
+	}
+	silent.conn.SetReadDeadline(time.Time{})
 	// The silent one can still identify.
 	silent.name = "c"
 	silent.send("IAM c\n")

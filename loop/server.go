@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,7 +71,7 @@ type Config struct {
 	// StatsHook, when set, adds figures kept outside the loop (log lines
 	// dropped, NATS events dropped, the node's name) to every STATS copy.
 	StatsHook func(*query.Stats)
-	Reserve   int // file descriptors kept back from MaxClients for admin, HTTP and the process
+	Reserve   int // file descriptors kept back from MaxClients for admin, HTTP and the process (New adds the acceptors' own)
 	Log       zerolog.Logger
 }
 
@@ -126,8 +127,9 @@ type Server struct {
 	started   time.Time   // when Start was called; its monotonic reading times the loop
 	startErr  error
 	ctlOnce   sync.Once
-	dataAddr  *net.TCPAddr
-	adminAddr *net.TCPAddr
+	dataAddr  *net.TCPAddr // set by Start before the loop runs; then immutable
+	adminAddr *net.TCPAddr // nil when the admin port is disabled
+	acc       acceptors
 
 	// stopping is also read by the loop: once set, data reads are not
 	// ingested (gnet runs its shutdown only after the connections already
@@ -152,19 +154,13 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	if limit := defaultMaxClients(cfg.Reserve); cfg.MaxClients == 0 {
+	if limit := defaultMaxClients(cfg.Reserve + 2*maxPending); cfg.MaxClients == 0 {
 		cfg.MaxClients = limit
 	} else if cfg.MaxClients > limit {
-		// gnet v2.9.7 stops its engine on EMFILE at accept: never let it.
+		// More could be accepted only to meet EMFILE, which pauses accepting.
 		cfg.Log.Warn().Int("max_clients", cfg.MaxClients).Int("lowered_to", limit).
 			Msg("max-clients is above what the open-file limit allows (less a reserve for admin and HTTP); lowered")
 		cfg.MaxClients = limit
-	}
-	if cfg.Admin == cfg.Listen && strings.HasSuffix(cfg.Admin, ":0") {
-		// Both on port 0 of one host: gnet finds a listener by its address
-		// string (DupListener), so give the admin one an equal but distinct
-		// spelling of port 0.
-		cfg.Admin += "0"
 	}
 	s := &Server{
 		cfg:   cfg,
@@ -219,8 +215,9 @@ func (c *Config) check() error {
 	return nil
 }
 
-// defaultMaxClients is the open-file limit less a reserve, so that accept
-// never meets EMFILE: gnet v2.9.7 stops its whole engine on that error.
+// defaultMaxClients is the open-file limit less a reserve, so that data
+// connections alone never exhaust the descriptors that admin, HTTP and
+// pending accepts (accept.go) need.
 func defaultMaxClients(reserve int) int {
 	var lim unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Cur > 1<<30 {
@@ -245,34 +242,40 @@ const readSize = 256 << 10
 // returns once the server accepts connections, or with the reason it cannot.
 func (s *Server) Start() error {
 	s.starting.Store(true)
-	addrs := []string{"tcp://" + s.cfg.Listen}
-	if s.cfg.Admin != "" {
-		addrs = append(addrs, "tcp://"+s.cfg.Admin)
+	if err := s.listen(); err != nil {
+		s.err = err
+		close(s.done)
+		return err
 	}
 	opts := []gnet.Option{
 		gnet.WithMulticore(false),
 		gnet.WithNumEventLoop(1),
-		gnet.WithReuseAddr(true),
 		gnet.WithTicker(true),
 		gnet.WithLoadBalancing(gnet.LeastConnections),
 		gnet.WithLogger(gnetLogger{s.log}),
-		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithReadBufferCap(readSize),
 	}
-	// No gnet.WithTCPKeepAlive: gnet v2.9.7 applies it to each listening
-	// socket right after opening it, even when the open failed, so a bind
-	// error ("address already in use") was replaced by the keepalive
-	// setsockopt's EBADF on the closed descriptor. OnOpen sets keepalive on
-	// each accepted connection instead.
+	// gnet will not run an engine without a listener of its own, so it
+	// gets one that only this user can reach, in a private directory: the
+	// loop serves the connections our acceptors enroll (accept.go), and
+	// closes any that arrive there.
+	dir, err := os.MkdirTemp("", "logatron-")
+	if err != nil {
+		s.acc.close()
+		s.err = fmt.Errorf("logatron: start: %w", err)
+		close(s.done)
+		return s.err
+	}
 	s.started = time.Now()
 	go func() {
-		err := gnet.Rotate(&handler{s: s}, addrs, opts...)
+		err := gnet.Rotate(&handler{s: s}, []string{"unix://" + filepath.Join(dir, "loop")}, opts...)
+		_ = os.RemoveAll(dir)
+		s.acc.close()
 		// The loop has ended and closed every connection (their CLOSE
 		// events, reason shutdown, went out): end the watchers that
 		// outlive it, such as Go subscriptions.
 		s.st.Watch.End()
 		if err == nil && !s.stopping.Load() {
-			// gnet logs the cause (for example EMFILE at accept) and returns nil.
 			err = errors.New("logatron: event loop stopped unexpectedly (see the log above)")
 		}
 		s.err = err
@@ -284,53 +287,38 @@ func (s *Server) Start() error {
 			_ = s.Stop(context.Background())
 			return s.startErr
 		}
+		s.startAccepting()
+		ev := s.log.Info().Str("data", s.dataAddr.String()).Int("max_clients", s.cfg.MaxClients)
+		if s.adminAddr != nil {
+			ev = ev.Str("admin", s.adminAddr.String())
+		}
+		ev.Msg("listening")
 		return nil
 	case <-s.done:
-		return s.listenErr(s.err)
+		return fmt.Errorf("logatron: start: %w", s.err)
 	}
 }
 
-// listenErr explains why gnet.Rotate failed before the loop ran. gnet binds
-// the data address, then the admin address, and returns the bare syscall
-// error ("bind: address already in use") without saying which address it
-// was binding; this names it.
-func (s *Server) listenErr(err error) error {
-	var se *os.SyscallError
-	if !errors.As(err, &se) || (se.Syscall != "bind" && se.Syscall != "listen") {
-		return fmt.Errorf("logatron: start: %w", err)
-	}
-	port, addr := "data", s.cfg.Listen
-	if s.cfg.Admin != "" && sameListenErr(s.cfg.Admin, se.Err) {
-		port, addr = "admin", s.cfg.Admin
-	}
-	return fmt.Errorf("logatron: %s port: listen tcp %s: %w", port, addr, err)
-}
-
-// sameListenErr tells whether listening on addr now fails with errno, the
-// way gnet's listener did. It only attributes an error that has already
-// happened, after the fact: gnet gives no other way to learn which of its
-// addresses failed. Only the admin address is probed, because when the admin
-// bind fails gnet v2.9.7 leaves the data listener it has just opened open
-// (createListeners does not close it), so probing the data address would
-// find it in use by this very process. The probe uses the same socket family
-// as gnet and, like gnet, SO_REUSEADDR (Go sets it on listeners). Should the
-// admin address be released between gnet's attempt and the probe, the error
-// is attributed to the data port: only the message is affected.
-func sameListenErr(addr string, errno error) bool {
-	ta, err := net.ResolveTCPAddr("tcp", addr)
+// listen binds the data port, then the admin port; when the admin bind
+// fails the data listener is closed again.
+func (s *Server) listen() error {
+	s.acc.lns = make([]*net.TCPListener, 2)
+	s.acc.pending = make(chan struct{}, maxPending)
+	s.acc.quit = make(chan struct{})
+	data, err := listen(dataPort, s.cfg.Listen, s.cfg.KeepAlive)
 	if err != nil {
-		return false
+		return err
 	}
-	network := "tcp6" // gnet's choice: tcp4 for IPv4 addresses, IPv6-only otherwise
-	if ta.IP == nil || ta.IP.To4() != nil {
-		network = "tcp4"
+	s.acc.lns[dataPort], s.dataAddr = data, data.Addr().(*net.TCPAddr)
+	if s.cfg.Admin != "" {
+		admin, err := listen(adminPort, s.cfg.Admin, 0)
+		if err != nil {
+			_ = data.Close()
+			return err
+		}
+		s.acc.lns[adminPort], s.adminAddr = admin, admin.Addr().(*net.TCPAddr)
 	}
-	ln, err := net.ListenTCP(network, ta)
-	if err != nil {
-		return errors.Is(err, errno)
-	}
-	_ = ln.Close()
-	return false
+	return nil
 }
 
 // DataAddr is the data port's bound address (its port resolved when 0 was asked).
@@ -369,7 +357,10 @@ func (s *Server) Stop(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	go func() { _ = s.eng.Stop(context.Background()) }()
+	go func() {
+		s.acc.close()
+		_ = s.eng.Stop(context.Background())
+	}()
 	select {
 	case <-s.done:
 	case <-ctx.Done():

@@ -114,6 +114,12 @@ func TestWatchText(t *testing.T) {
 
 	alice := wDial(t, s.DataAddr())
 	wSend(t, alice, "IAM alice\nLOG from alice\n")
+	// Two connections are opened in the order the loop learns of them,
+	// which need not be the order of their connects: wait for alice.
+	wUntil(t, "alice's line", func() bool {
+		log, err := s.ClientLog(context.Background(), "alice", Query{})
+		return err == nil && len(log) == 1
+	})
 	bob := wDial(t, s.DataAddr())
 	wSend(t, bob, "IAM bob\nLOG  hello   world \nSET temp 21 C\n")
 	wUntil(t, "bob's state", func() bool {
