@@ -341,7 +341,13 @@ func TestAdminIdleTimeout(t *testing.T) {
 			ends <- closed{i, time.Since(opened), string(b), err}
 		}()
 	}
-	// Every place is taken: one more operator is refused.
+	// Every place is taken (once the loop has opened every idler: it need
+	// not open them in the order of their connects): one more operator is
+	// refused.
+	eventually(t, 5*time.Second, "every admin place taken", func() (bool, string) {
+		st, err := srv.Stats(context.Background())
+		return err == nil && st.AdminConnections == idlers+2, fmt.Sprintf("admin_connections %d (%v)", st.AdminConnections, err)
+	})
 	locked := dialAdmin(t, srv)
 	if got := readToClose(t, locked.conn, 5*time.Second); got != "ERR too many admin connections\n" {
 		t.Fatalf("an operator with every admin place idle: got %q", got)
