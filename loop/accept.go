@@ -84,23 +84,31 @@ func listen(p port, addr string, keep time.Duration) (*net.TCPListener, error) {
 	return ln, nil
 }
 
-// acceptors are the goroutines that accept on the server's listeners.
+// acceptors are the goroutines that accept on the server's listeners, and
+// the one that waits for the loop to open what they accepted.
 type acceptors struct {
 	lns     []*net.TCPListener // indexed by port; nil when that port is disabled
-	pending chan struct{}      // one token per connection accepted and not yet opened
+	pending chan enrolling     // handed to gnet, not yet known to be opened; oldest first
 	quit    chan struct{}      // closed by close
 	mu      sync.Mutex         // guards closed, and wg.Add against close's Wait
 	closed  bool
-	wg      sync.WaitGroup
+	wg      sync.WaitGroup // the acceptors
 	logMu   sync.Mutex
 	logLim  logLimit // accept errors logged
+}
+
+// enrolling is a connection gnet is opening on the loop.
+type enrolling struct {
+	p   port
+	res <-chan gnet.RegisteredResult // one result once the loop opened it, or could not
 }
 
 // close closes the listeners and waits for the acceptors to return.
 // Safe to call more than once and from any goroutine.
 func (a *acceptors) close() {
 	a.mu.Lock()
-	if !a.closed {
+	first := !a.closed
+	if first {
 		a.closed = true
 		close(a.quit)
 		for _, ln := range a.lns {
@@ -111,16 +119,20 @@ func (a *acceptors) close() {
 	}
 	a.mu.Unlock()
 	a.wg.Wait()
+	if first {
+		close(a.pending) // no acceptor sends any more: the reaper ends
+	}
 }
 
-// startAccepting starts one acceptor per listener. Call it once the loop
-// runs (s.eng can enroll).
+// startAccepting starts one acceptor per listener, and the reaper. Call it
+// once the loop runs (s.eng can enroll).
 func (s *Server) startAccepting() {
 	s.acc.mu.Lock()
 	defer s.acc.mu.Unlock()
 	if s.acc.closed {
 		return
 	}
+	go s.reap()
 	for p, ln := range s.acc.lns {
 		if ln != nil {
 			s.acc.wg.Add(1)
@@ -129,19 +141,15 @@ func (s *Server) startAccepting() {
 	}
 }
 
-// accept takes p's connections until its listener is closed.
+// accept takes p's connections until its listener is closed. It hands
+// each to gnet and then to the reaper, and waits while maxPending are
+// with the reaper.
 func (s *Server) accept(p port, ln *net.TCPListener) {
 	defer s.acc.wg.Done()
 	var pause time.Duration
 	for {
-		select {
-		case s.acc.pending <- struct{}{}:
-		case <-s.acc.quit:
-			return
-		}
 		c, err := ln.AcceptTCP()
 		if err != nil {
-			<-s.acc.pending
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
@@ -162,23 +170,29 @@ func (s *Server) accept(p port, ln *net.TCPListener) {
 		res, err := s.eng.Register(ctx)
 		if err != nil { // the engine is shutting down
 			_ = c.Close()
-			<-s.acc.pending
 			continue
 		}
-		go s.enrolled(p, res)
+		select {
+		case s.acc.pending <- enrolling{p, res}:
+		case <-s.acc.quit:
+			return
+		}
 	}
 }
 
-// enrolled waits until the loop has opened a connection (or gnet could
-// not enroll it) and gives its pending token back.
-func (s *Server) enrolled(p port, res <-chan gnet.RegisteredResult) {
-	defer func() { <-s.acc.pending }()
-	select {
-	case r := <-res:
-		if r.Err != nil {
-			s.logAcceptError(p, fmt.Errorf("hand to the loop: %w", r.Err), 0)
+// reap waits, oldest first, until the loop has opened each connection
+// handed to it (or gnet could not), which frees its place in pending. One
+// goroutine does it for every connection: gnet already spends one of its
+// pool's on each until the loop opens it.
+func (s *Server) reap() {
+	for e := range s.acc.pending {
+		select {
+		case r := <-e.res:
+			if r.Err != nil {
+				s.logAcceptError(e.p, fmt.Errorf("hand to the loop: %w", r.Err), 0)
+			}
+		case <-s.done: // the loop ended before it opened the connection
 		}
-	case <-s.done: // the loop ended before it opened the connection
 	}
 }
 

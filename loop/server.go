@@ -303,7 +303,7 @@ func (s *Server) Start() error {
 // fails the data listener is closed again.
 func (s *Server) listen() error {
 	s.acc.lns = make([]*net.TCPListener, 2)
-	s.acc.pending = make(chan struct{}, maxPending)
+	s.acc.pending = make(chan enrolling, maxPending)
 	s.acc.quit = make(chan struct{})
 	data, err := listen(dataPort, s.cfg.Listen, s.cfg.KeepAlive)
 	if err != nil {
