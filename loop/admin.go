@@ -468,7 +468,7 @@ func (r *responder) reply(req *codec.Request) bool {
 		}
 		return r.write(query.AppendDone(nil, f)) == nil
 	case codec.AdminLOG:
-		l, err := s.Log(ctx, req.Name, requestQuery(req))
+		l, err := s.Log(ctx, req.Name, s.requestQuery(req))
 		if err != nil {
 			return fail(err)
 		}
@@ -486,7 +486,7 @@ func (r *responder) reply(req *codec.Request) bool {
 		var cs []query.ClientInfo
 		if req.Limit != 0 {
 			var err error
-			if cs, err = s.ClientInfos(ctx, requestQuery(req)); err != nil {
+			if cs, err = s.ClientInfos(ctx, s.requestQuery(req)); err != nil {
 				return fail(err)
 			}
 		}
@@ -499,7 +499,7 @@ func (r *responder) reply(req *codec.Request) bool {
 		var hits []query.Hit
 		if req.Limit != 0 {
 			var err error
-			if hits, err = s.Grep(ctx, requestQuery(req)); err != nil {
+			if hits, err = s.Grep(ctx, s.requestQuery(req)); err != nil {
 				return fail(err)
 			}
 		}
@@ -559,7 +559,7 @@ func (r *responder) pieces(head []byte, n int, items func(dst []byte, from, to i
 }
 
 // requestQuery is the Go API's form of an admin request's options.
-func requestQuery(req *codec.Request) Query {
+func (s *Server) requestQuery(req *codec.Request) Query {
 	q := Query{Clients: req.Glob, After: req.After, Match: req.Match, Limit: max(req.Limit, 0)}
 	switch {
 	case req.All:
@@ -570,7 +570,7 @@ func requestQuery(req *codec.Request) Query {
 	if req.N > 0 {
 		q.Last = req.N
 	}
-	lo, hi := codec.Window(req.Since, req.Until, time.Now().UnixMilli())
+	lo, hi := codec.Window(req.Since, req.Until, s.wall().UnixMilli())
 	if req.Since.IsSet() {
 		q.Since = time.UnixMilli(lo)
 	}

@@ -140,7 +140,7 @@ func (s *Server) dataTraffic(d *dataConn) gnet.Action {
 		}
 	}
 	// One receive time per read: the lines of one read arrived together.
-	t := time.Now()
+	t := s.wall()
 	fatal := s.st.Ingest(&d.sc, buf, t.UnixMilli())
 	s.st.Watch.Flush()
 	s.pollAdmin(t)
@@ -176,7 +176,7 @@ func (s *Server) closeData(d *dataConn, err error) {
 	default:
 		reason = "reset"
 	}
-	s.st.Close(&d.sc, reason, time.Now().UnixMilli(), s.since())
+	s.st.Close(&d.sc, reason, s.wall().UnixMilli(), s.since())
 }
 
 // sweepIdentify runs on the loop every tick: it ends connections that did

@@ -116,15 +116,20 @@ type Server struct {
 	cfg Config
 	log zerolog.Logger
 
-	eng       gnet.Engine
-	ctl       gnet.Conn // the control connection: its EventLoop runs our functions on the loop
-	ctlPeer   *os.File  // our end of the control socketpair
-	ready     chan struct{}
-	done      chan struct{}
-	err       error // why the loop ended; read after done is closed
-	stopping  atomic.Bool
-	starting  atomic.Bool // Start was called
-	started   time.Time   // when Start was called; its monotonic reading times the loop
+	eng      gnet.Engine
+	ctl      gnet.Conn // the control connection: its EventLoop runs our functions on the loop
+	ctlPeer  *os.File  // our end of the control socketpair
+	ready    chan struct{}
+	done     chan struct{}
+	err      error // why the loop ended; read after done is closed
+	stopping atomic.Bool
+	starting atomic.Bool // Start was called
+	started  time.Time   // when Start was called; its monotonic reading times the loop
+	// wall is the clock entries and closes are stamped with (time.Now; a
+	// test steps it). Every timeout uses since instead, so a step of the
+	// wall clock moves timestamps and never a timeout. Immutable once
+	// Start is called.
+	wall      func() time.Time
 	startErr  error
 	ctlOnce   sync.Once
 	dataAddr  *net.TCPAddr // set by Start before the loop runs; then immutable
@@ -167,6 +172,7 @@ func New(cfg Config) (*Server, error) {
 		log:   cfg.Log,
 		ready: make(chan struct{}),
 		done:  make(chan struct{}),
+		wall:  time.Now,
 	}
 	s.st = store.New(store.Config{
 		Buffer: cfg.Buffer, BufferBytes: cfg.BufferBytes, MaxLine: cfg.MaxLine,
