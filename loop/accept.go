@@ -2,16 +2,16 @@ package loop
 
 // The server's own acceptors. gnet v2.9.7's acceptor takes connections on
 // a goroutine of its own as fast as the kernel hands them over, queues each
-// to the loop without bound, and stops the whole engine at the first EMFILE.
-// A flood of connect-and-close cycles then outran the loop until the
-// process held every descriptor it may open, and the server exited. Here
-// each port has a goroutine that accepts with Go's net package and enrolls
-// the connection with the loop, and never has more than maxPending
-// connections accepted but not yet opened by the loop: past that, new
-// connections wait in the kernel's backlog, where they cost the process
-// nothing. Connections accepted at the same moment may be opened in either
-// order: gnet enrolls each on a goroutine of its pool. An accept error such as EMFILE pauses that port's acceptor;
-// it never stops the server.
+// to the loop without bound, and stops the whole engine at the first
+// EMFILE, so a flood of connect-and-close cycles could outrun the loop
+// until the process held every descriptor it may open. Here each port has
+// a goroutine that accepts with Go's net package and enrolls the
+// connection with the loop, with never more than about maxPending
+// accepted but not yet opened by the loop: past that, new connections
+// wait in the kernel's backlog, where they cost the process nothing. An
+// accept error such as EMFILE pauses that port's acceptor; it never stops
+// the server. Connections accepted at the same moment may be opened in
+// either order: gnet enrolls each on a goroutine of its pool.
 
 import (
 	"context"
@@ -41,13 +41,13 @@ func (p port) String() string {
 }
 
 // maxPending bounds the connections accepted but not yet opened by the
-// loop, over both ports. Each holds two descriptors until gnet has
-// enrolled it (gnet duplicates the socket, then closes Go's), so New keeps
-// 2*maxPending back from max-clients. The loop opens at most this many in
-// one of its rounds: on a loop saturated by ingest, a connect-close flood
-// ran at 1,818 cycles/s with 64, 3,425 with 256 (5,246 with no bound, which
-// held 4,387 descriptors instead of 1,227); gnet runs at most 256 queued
-// tasks a round anyway.
+// loop, over both ports (each acceptor may hold one more, and the reaper
+// one). Each holds two descriptors until gnet has enrolled it (gnet
+// duplicates the socket, then closes Go's), so New keeps 2*maxPending back
+// from max-clients. The loop opens at most this many a round: on a loop
+// saturated by ingest a larger bound admits a storm faster and a smaller
+// one holds fewer descriptors (bench/results/v2-accept.txt). gnet runs at
+// most 256 queued tasks a round anyway.
 const maxPending = 256
 
 // listen binds addr for one port. IPv4 addresses and an empty host get

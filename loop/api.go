@@ -305,26 +305,87 @@ func (s *Server) Grep(ctx context.Context, q Query) ([]query.Hit, error) {
 // hands emit the copies a slice at a time (about a mebibyte of entries
 // each), so that a DUMP of gigabytes is never held whole.
 func (s *Server) dump(ctx context.Context, emit func([]query.Dump) error) error {
-	// ds is reused from step to step: once a step is emitted its copies
-	// are free, so a DUMP holds about one step's copy however large the
-	// store, and the loop does not allocate it again.
+	// Every client of a step is copied into one arena, reused from step to
+	// step (once a step is emitted its copies are free): a DUMP holds one
+	// step's copy however large the store. The arena is made and its pages
+	// touched here, off the loop: a step copying into fresh memory would
+	// take its page faults (the heap is given back to the OS when quiet)
+	// on the loop, and hold up ingest for them.
+	ar := newDumpArena(sliceDump+min(s.cfg.BufferBytes, sliceDump), sliceDump/dumpEntryCost+min(s.cfg.Buffer, sliceDump/dumpEntryCost))
 	var ds []query.Dump
 	k := 0
 	return s.scan(ctx, Query{Which: All}, sliceDump, func(cl *store.Client) (int, bool) {
 		if k == len(ds) {
 			ds = append(ds, query.Dump{})
 		}
-		cl.DumpInto(&ds[k])
+		d := &ds[k]
+		d.Log = ar.rest()
+		cl.DumpInto(d)
+		ar.took(d.Log)
 		k++
-		return len(ds[k-1].Log.Data), true
+		return len(d.Log.Data) + dumpEntryCost*len(d.Log.TS), true
 	}, func() error {
 		for i := range ds[:k] {
 			store.SortState(ds[i].State)
 		}
 		err := emit(ds[:k])
 		k = 0
+		ar.reset()
 		return err
 	})
+}
+
+// dumpEntryCost is what an entry's timestamp and end offset add to a
+// DUMP step's copy, in bytes.
+const dumpEntryCost = 16
+
+// dumpArena is the memory one DUMP step copies into: each client's log is
+// sliced from the free end of the same three arrays, which hold a step's
+// budget and one more ring of up to the budget (a step's last client
+// overshoots it). A client that does not fit gets arrays of its own from
+// DumpInto.
+type dumpArena struct{ log query.Log }
+
+func newDumpArena(bytes, entries int) *dumpArena {
+	a := &dumpArena{log: query.Log{
+		TS:   make([]int64, entries),
+		End:  make([]int, entries),
+		Data: make([]byte, bytes),
+	}}
+	// Touch every page so that the kernel maps them now, not during a step.
+	for i := 0; i < len(a.log.Data); i += 4096 {
+		a.log.Data[i] = 1
+	}
+	for i := 0; i < len(a.log.TS); i += 512 {
+		a.log.TS[i], a.log.End[i] = 1, 1
+	}
+	a.reset()
+	return a
+}
+
+// rest is the arena's free part, as an empty log with its capacity.
+func (a *dumpArena) rest() query.Log {
+	n, e, m := len(a.log.TS), len(a.log.End), len(a.log.Data)
+	return query.Log{TS: a.log.TS[n:n], End: a.log.End[e:e], Data: a.log.Data[m:m]}
+}
+
+// took marks the arrays of l that are the arena's as used. DumpInto
+// gives a client that does not fit arrays of its own, each of the three
+// separately.
+func (a *dumpArena) took(l query.Log) {
+	if n := len(a.log.TS); len(l.TS) > 0 && len(l.TS) <= cap(a.log.TS)-n && &l.TS[0] == &a.log.TS[:n+1][n] {
+		a.log.TS = a.log.TS[:n+len(l.TS)]
+	}
+	if n := len(a.log.End); len(l.End) > 0 && len(l.End) <= cap(a.log.End)-n && &l.End[0] == &a.log.End[:n+1][n] {
+		a.log.End = a.log.End[:n+len(l.End)]
+	}
+	if m := len(a.log.Data); len(l.Data) > 0 && len(l.Data) <= cap(a.log.Data)-m && &l.Data[0] == &a.log.Data[:m+1][m] {
+		a.log.Data = a.log.Data[:m+len(l.Data)]
+	}
+}
+
+func (a *dumpArena) reset() {
+	a.log.TS, a.log.End, a.log.Data = a.log.TS[:0], a.log.End[:0], a.log.Data[:0]
 }
 
 // sliceDump is how many bytes of entries one step of a DUMP copies.
