@@ -556,7 +556,9 @@ func TestConcurrentDumps(t *testing.T) {
 	// The same probe for a second with the server quiet: the machine's own
 	// noise, reported next to the figure under the DUMPs.
 	quiet := pingProbe(adminAddr)
+	quietTick := tickProbe(t, dataAddr, adminAddr, "tick")
 	time.Sleep(time.Second) // the baseline's length
+	quietStall, _ := quietTick()
 	base, err := quiet()
 	if err != nil {
 		t.Fatalf("PING probe: %v", err)
@@ -565,7 +567,7 @@ func TestConcurrentDumps(t *testing.T) {
 
 	rss := rssPeak(pid)
 	probe := pingProbe(adminAddr)
-	tick := tickProbe(t, dataAddr, adminAddr, "tick")
+	tick := tickProbe(t, dataAddr, adminAddr, "tick") // reconnects: resumes the same client
 	results := make(chan dumpResult, dumps)
 	began := time.Now()
 	for range dumps {
@@ -596,7 +598,7 @@ func TestConcurrentDumps(t *testing.T) {
 		len(base), quantile(base, 0.5), quantile(base, 0.99), base[len(base)-1])
 	t.Logf("PING round trip every 1 ms during the DUMPs, %d samples: p50 %v p99 %v p99.9 %v max %v",
 		len(rtts), quantile(rtts, 0.5), quantile(rtts, 0.99), quantile(rtts, 0.999), rtts[len(rtts)-1])
-	t.Logf("ingest's longest stall during the DUMPs (server-stamped delay of a line logged every 200 µs, 1 ms resolution): %v over %d lines", stall, ticks)
+	t.Logf("ingest's longest stall during the DUMPs (server-stamped delay of a line logged every 200 µs, 1 ms resolution): %v over %d lines (server quiet: %v)", stall, ticks, quietStall)
 	if peak-held > dumpRSSOverhead {
 		t.Errorf("the server's RSS reached %.1f MiB during the DUMPs, %.1f MiB over the store, more than %d MiB", float64(peak)/mib, float64(peak-held)/mib, dumpRSSOverhead/mib)
 	}
