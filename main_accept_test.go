@@ -30,22 +30,26 @@ func TestAcceptOutOfDescriptors(t *testing.T) {
 	p, raw := startCmd(t, cmd)
 	dataAddr, adminAddr, _ := p.listeningWithMax()
 
-	// Admin connections that answer PING, until one does not: it was
-	// closed for want of a descriptor, or waits in the backlog.
+	// tryAdmin opens an admin connection and keeps it if it answers PING;
+	// one that does not was closed for want of a descriptor, or waits in
+	// the backlog.
 	var admins []*admin
-	for {
+	tryAdmin := func() bool {
 		c := dial(t, adminAddr)
 		write(t, c, "PING\n")
-		c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
 		r := bufio.NewReader(c)
 		head, err := r.ReadString('\n')
 		line, _ := r.ReadString('\n')
 		if err != nil || head+line != "OK 1\nPONG\n" {
 			c.Close()
-			break
+			return false
 		}
 		c.SetReadDeadline(time.Time{})
 		admins = append(admins, &admin{t: t, c: c, r: r})
+		return true
+	}
+	for tryAdmin() {
 		if len(admins) > 200 {
 			t.Fatalf("%d admin connections answered under an open-file limit of 400", len(admins))
 		}
@@ -54,23 +58,30 @@ func TestAcceptOutOfDescriptors(t *testing.T) {
 	if len(admins) < 150 {
 		t.Fatalf("only %d admin connections before the server stopped answering", len(admins))
 	}
-
-	// At most two descriptors are left: the third data client at the
-	// latest meets EMFILE.
-	var early []net.Conn
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("server log:\n%s", tail(raw.String(), 12))
 		}
 	})
-	for i := range 3 {
+
+	// A few descriptors may be left: an admin connection needs three for
+	// a moment (Go's socket, gnet's duplicate, the responder's), a data
+	// connection two, then one. Data connections (the first takes the one
+	// data place here and holds a descriptor) and admin ones, until an
+	// accept, or the hand-over of an accepted socket, meets EMFILE.
+	var early []net.Conn
+	for i := 0; !strings.Contains(raw.String(), `"message":"cannot accept a connection"`); i++ {
+		if i == 20 {
+			t.Fatalf("no accept error after %d more connections", 2*i)
+		}
 		d := dial(t, dataAddr)
 		write(t, d, fmt.Sprintf("IAM early%d\n", i))
 		early = append(early, d)
+		tryAdmin()
 	}
 	m := p.waitLog("cannot accept a connection")
-	if m["port"] != "data" || !strings.Contains(fmt.Sprint(m["error"]), "too many open files") {
-		t.Fatalf("accept error logged as %v, want EMFILE on the data port", m)
+	if !strings.Contains(fmt.Sprint(m["error"]), "too many open files") {
+		t.Fatalf("accept error logged as %v, want EMFILE", m)
 	}
 	for _, a := range []*admin{admins[0], admins[len(admins)-1]} {
 		if got := ask(t, a.c, a.r, "PING"); !slices.Equal(got, []string{"PONG"}) {
