@@ -9,9 +9,11 @@ package loop
 //   - Its listeners: the acceptor queues connections to the loop without
 //     bound and stops the engine on EMFILE; WithTCPKeepAlive replaces a
 //     bind error with EBADF; a bind error does not name the address;
-//     DupListener finds a listener by its address text. The engine runs
-//     with no address, and our acceptors (accept.go) bind, accept and
-//     enroll each connection, with the port it came from as its context.
+//     DupListener finds a listener by its address text. The engine's only
+//     listener is a unix socket in a private directory (gnet runs no
+//     engine without one; OnOpen closes what arrives there), and our
+//     acceptors (accept.go) bind, accept and enroll each connection, with
+//     the port it came from as its context.
 //     TestConnectCloseFlood (main package), TestListenAddressInUse,
 //     TestListenKeepAlive, TestDistinctPortsWhenBothAreZero.
 //   - OnTick runs on the ticker goroutine, not the loop, and there is no way
