@@ -186,41 +186,24 @@ func target(t *testing.T, met bool, format string, a ...any) {
 // left in TIME_WAIT do not run out of ports.
 func cycles(t *testing.T, p *proc, raw *rawLog, addr string, n, workers int, await bool, payload func(i int, dst []byte) []byte) time.Duration {
 	t.Helper()
-	var (
-		next  atomic.Int64
-		wg    sync.WaitGroup
-		first atomic.Value
-	)
 	began := time.Now()
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var buf []byte
-			for first.Load() == nil {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				c, err := sourceDialer(i).Dial("tcp", addr)
-				if err == nil {
-					buf = payload(i, buf[:0])
-					_, err = c.Write(buf)
-					if err == nil && await {
-						err = awaitClose(c.(*net.TCPConn))
-					}
-					if cerr := c.Close(); err == nil {
-						err = cerr
-					}
-				}
-				if err != nil {
-					first.CompareAndSwap(nil, fmt.Errorf("cycle %d: %w", i, err))
-				}
+	err := inParallel(n, workers, func(i int) error {
+		c, err := sourceDialer(i).Dial("tcp", addr)
+		if err == nil {
+			_, err = c.Write(payload(i, nil))
+			if err == nil && await {
+				err = awaitClose(c.(*net.TCPConn))
 			}
-		}()
-	}
-	wg.Wait()
-	if err, _ := first.Load().(error); err != nil {
+			if cerr := c.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("cycle %d: %w", i, err)
+		}
+		return nil
+	})
+	if err != nil {
 		select {
 		case <-p.done:
 			t.Fatalf("%v; the server exited (%v):\n%s", err, p.err, tail(raw.String(), 40))

@@ -131,6 +131,26 @@ func openClients(t *testing.T, addr, prefix string, n, workers int) []net.Conn {
 			}
 		}
 	})
+	err := inParallel(n, workers, func(i int) error {
+		c, err := sourceDialer(i).Dial("tcp", addr)
+		if err == nil {
+			conns[i] = c
+			_, err = fmt.Fprintf(c, "IAM %s%d\n", prefix, i)
+		}
+		if err != nil {
+			return fmt.Errorf("client %s%d: %w", prefix, i, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conns
+}
+
+// inParallel calls do for 0 to n-1 from workers goroutines and returns
+// the first error; once one has failed, no further call starts.
+func inParallel(n, workers int, do func(i int) error) error {
 	var (
 		next     atomic.Int64
 		failed   atomic.Bool
@@ -147,23 +167,15 @@ func openClients(t *testing.T, addr, prefix string, n, workers int) []net.Conn {
 				if i >= n {
 					return
 				}
-				c, err := sourceDialer(i).Dial("tcp", addr)
-				if err == nil {
-					conns[i] = c
-					_, err = fmt.Fprintf(c, "IAM %s%d\n", prefix, i)
-				}
-				if err != nil {
-					errOnce.Do(func() { firstErr = fmt.Errorf("client %s%d: %w", prefix, i, err) })
+				if err := do(i); err != nil {
+					errOnce.Do(func() { firstErr = err })
 					failed.Store(true)
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	if firstErr != nil {
-		t.Fatal(firstErr)
-	}
-	return conns
+	return firstErr
 }
 
 // admin is one admin connection and its reader.

@@ -779,31 +779,14 @@ func TestRejectionLogLimited(t *testing.T) {
 		}
 		return c.LocalAddr().String(), nil
 	}
-	var (
-		next  atomic.Int64
-		wg    sync.WaitGroup
-		first atomic.Value
-	)
 	began := time.Now()
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= n || first.Load() != nil {
-					return
-				}
-				time.Sleep(time.Until(began.Add(time.Duration(i) * over / n))) // paced over the second
-				if _, err := refuse(); err != nil {
-					first.CompareAndSwap(nil, err)
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	err := inParallel(n, workers, func(i int) error {
+		time.Sleep(time.Until(began.Add(time.Duration(i) * over / n))) // paced over the second
+		_, err := refuse()
+		return err
+	})
 	took := time.Since(began)
-	if err, _ := first.Load().(error); err != nil {
+	if err != nil {
 		t.Fatal(err)
 	}
 	// One more after the one-second window: it is logged, with the count
