@@ -140,11 +140,7 @@ func TestRoutes(t *testing.T) {
 	ts0, _ := log.At(0)
 	ts1, _ := log.At(1)
 
-	for _, tc := range []struct {
-		path   string
-		status int
-		want   string // JSON, compared structurally; "" means check only status
-	}{
+	checkGets(t, url, []getCase{
 		{"/healthz", 200, ""},
 		{"/api/clients/bob", 200, fmt.Sprintf(`{"name":"bob","connectedAt":%d,"addr":%q,"entries":2,"keys":2,"lines":2,"bytes":%d,"truncated":0,"errors":1,"lastError":"unknown command \"FOO\"","status":"connected","closedAt":0,"closeReason":"","reconnects":0}`, st.ConnectedAt, st.Addr, st.Bytes)},
 		{"/api/clients/bob/log", 200, fmt.Sprintf(`[[%d,"one"],[%d,"two"]]`, ts0, ts1)},
@@ -159,17 +155,7 @@ func TestRoutes(t *testing.T) {
 		{"/api/clients/zed/log", 404, `{"error":"no such client: zed"}`},
 		{"/api/clients/zed/state", 404, `{"error":"no such client: zed"}`},
 		{"/nope", 404, ""},
-	} {
-		t.Run(tc.path, func(t *testing.T) {
-			status, body := get(t, url+tc.path)
-			if status != tc.status {
-				t.Fatalf("status %d, want %d (body %q)", status, tc.status, body)
-			}
-			if tc.want != "" {
-				jsonEqual(t, body, tc.want)
-			}
-		})
-	}
+	})
 
 	_, body := get(t, url+"/healthz")
 	if body != "ok\n" {
@@ -394,5 +380,28 @@ func TestWebSocketSlowConsumerDropped(t *testing.T) {
 			t.Errorf("close: %v", err)
 		}
 		break
+	}
+}
+
+// getCase is a GET of path and the reply it must get.
+type getCase struct {
+	path   string
+	status int
+	want   string // JSON, compared structurally; "" means check only status
+}
+
+// checkGets runs each case as a subtest against base.
+func checkGets(t *testing.T, base string, cases []getCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.path, func(t *testing.T) {
+			status, body := get(t, base+tc.path)
+			if status != tc.status {
+				t.Fatalf("status %d, want %d (body %q)", status, tc.status, body)
+			}
+			if tc.want != "" {
+				jsonEqual(t, body, tc.want)
+			}
+		})
 	}
 }
