@@ -310,8 +310,14 @@ func (s *Server) dump(ctx context.Context, emit func([]query.Dump) error) error 
 	// step's copy however large the store. The arena is made and its pages
 	// touched here, off the loop: a step copying into fresh memory would
 	// take its page faults (the heap is given back to the OS when quiet)
-	// on the loop, and hold up ingest for them.
-	ar := newDumpArena(sliceDump+min(s.cfg.BufferBytes, sliceDump), sliceDump/dumpEntryCost+min(s.cfg.Buffer, sliceDump/dumpEntryCost))
+	// on the loop, and hold up ingest for them. It is no larger than what
+	// the store holds (its ring arrays: message bytes, a word per entry).
+	var held int
+	if err := s.onLoop(ctx, func() { held = int(s.st.Bytes()) }); err != nil {
+		return err
+	}
+	ar := newDumpArena(min(sliceDump+min(s.cfg.BufferBytes, sliceDump), held),
+		min(sliceDump/dumpEntryCost+min(s.cfg.Buffer, sliceDump/dumpEntryCost), held/8))
 	var ds []query.Dump
 	k := 0
 	return s.scan(ctx, Query{Which: All}, sliceDump, func(cl *store.Client) (int, bool) {
