@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/logatron/logatron/query"
+	"github.com/logatron/logatron/store"
 )
 
 // wServer starts a server on loopback port 0 for the WATCH tests.
@@ -354,5 +355,49 @@ func TestStopBeforeStart(t *testing.T) {
 	defer cancel()
 	if err := s.Stop(ctx); err != nil {
 		t.Errorf("stop before start: %v", err)
+	}
+}
+
+// TestBacklogCappedAtMaxBacklog: WATCH backlog=1000 over 101 clients of
+// 1,000 entries each (a watch-buffer large enough for all of them) sends
+// the newest store.MaxBacklog (100,000) entries, then the live stream: the
+// oldest client's entries, all older than the rest, are the ones left out.
+func TestBacklogCappedAtMaxBacklog(t *testing.T) {
+	const clients, lines = 101, 1000
+	s := wServer(t, func(c *Config) { c.Buffer, c.WatchBuffer = lines, 64<<20 })
+	for i := range clients {
+		c := wDial(t, s.DataAddr())
+		var b strings.Builder
+		fmt.Fprintf(&b, "IAM c%03d\n", i)
+		for k := range lines {
+			fmt.Fprintf(&b, "LOG %d\n", k)
+		}
+		wSend(t, c, b.String())
+		// One client at a time, so c000's entries are the oldest (or tie
+		// on the millisecond and sort first by name).
+		wUntil(t, "client stored", func() bool { return wStats(t, s).LinesTotal == uint64((i+1)*lines) })
+	}
+	w, r := wWatch(t, s, "WATCH backlog=1000\n", "OK stream\n")
+	defer w.Close()
+	live := wDial(t, s.DataAddr())
+	wSend(t, live, "IAM zlive\nLOG after the backlog\n")
+	n, fromOldest := 0, 0
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("after %d backlog lines: %v", n, err)
+		}
+		if strings.HasSuffix(line, " after the backlog\n") {
+			break
+		}
+		if strings.Contains(line, " LOG ") {
+			n++
+			if strings.Contains(line, " LOG c000 ") {
+				fromOldest++
+			}
+		}
+	}
+	if n != store.MaxBacklog || fromOldest != 0 {
+		t.Errorf("backlog of %d LOG lines, %d from the oldest client c000; want %d, none from c000", n, fromOldest, store.MaxBacklog)
 	}
 }

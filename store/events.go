@@ -427,10 +427,10 @@ func (sub *Subscription) Err() error {
 // Close ends the subscription and closes C (if the hub has not already).
 func (sub *Subscription) Close() error { return sub.cancel() }
 
-// maxBacklog bounds the entries a watcher's backlog copies in one step on
+// MaxBacklog bounds the entries a watcher's backlog copies in one step on
 // the loop, over all its clients: a WATCH backlog=128 of 20,000 clients
-// sends the newest maxBacklog of their entries.
-const maxBacklog = 100_000
+// sends the newest MaxBacklog of their entries.
+const MaxBacklog = 100_000
 
 // backlogEntry is one stored entry for a backlog; msg aliases the ring and
 // is valid only during the step that collected it.
@@ -442,7 +442,7 @@ type backlogEntry struct {
 
 // backlog collects the newest f.Backlog entries of each client x selects
 // whose message matches, merged in time order (ties by name, then ring
-// order), at most maxBacklog in all (the newest).
+// order), at most MaxBacklog in all (the newest).
 func (s *Store) backlog(x *watcher, n int) []backlogEntry {
 	if n <= 0 {
 		return nil
@@ -469,11 +469,11 @@ func (s *Store) backlog(x *watcher, n int) []backlogEntry {
 			picked = picked[len(picked)-n:]
 		}
 		out = append(out, picked...)
-		if len(out) > 2*maxBacklog {
-			out = newestEntries(out, maxBacklog)
+		if len(out) > 2*MaxBacklog {
+			out = newestEntries(out, MaxBacklog)
 		}
 	}
-	return newestEntries(out, maxBacklog)
+	return newestEntries(out, MaxBacklog)
 }
 
 // newestEntries sorts es in time order (stable: ties stay in name, then
